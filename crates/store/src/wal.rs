@@ -1,0 +1,1 @@
+//! Placeholder: the embedded write-ahead-log backend.
