@@ -147,6 +147,7 @@ impl ResourceType {
 
 use Subresource::{Binding, Eviction, Scale, Status};
 
+#[allow(clippy::too_many_arguments)]
 const fn rt(
     group: &'static str,
     version: &'static str,
