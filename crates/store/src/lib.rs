@@ -29,7 +29,10 @@ pub struct KeyValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A create (`prev` is `None`) or update.
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        kv: KeyValue,
+        prev: Option<KeyValue>,
+    },
     /// A delete at `revision`; `prev` is the value that was deleted.
     Delete { prev: KeyValue, revision: i64 },
 }
@@ -70,7 +73,11 @@ pub enum StoreError {
     #[error("key {key} not found")]
     NotFound { key: String },
     #[error("key {key} was modified at revision {actual}, expected {expected}")]
-    Conflict { key: String, expected: i64, actual: i64 },
+    Conflict {
+        key: String,
+        expected: i64,
+        actual: i64,
+    },
     #[error("revision {requested} has been compacted; oldest retained is {compacted}")]
     Compacted { requested: i64, compacted: i64 },
     #[error("revision {requested} is in the future; current revision is {current}")]
