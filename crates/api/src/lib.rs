@@ -8,6 +8,7 @@
 //! Invariant: nothing in this crate performs I/O, spawns tasks or reads the clock; callers
 //! pass the current time in.
 
+pub mod defaults;
 pub mod openapi;
 pub mod protobuf;
 pub mod registry;
