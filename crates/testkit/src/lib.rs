@@ -1,1 +1,237 @@
-//! placeholder
+//! Test support shared by component and end-to-end tests: start the real `gantry` binary on a
+//! free port in a temporary data directory, restart or `kill -9` it, and run the real `kubectl`
+//! (a chosen minor version) against it.
+//!
+//! Tests stay parallel-safe: every server gets its own data directory and port.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+/// Where the gcloud SDK keeps versioned kubectl binaries on this machine.
+const KUBECTL_DIRS: &[&str] = &["/usr/lib/google-cloud-sdk/bin", "/usr/local/bin", "/usr/bin"];
+
+/// The `gantry` binary under test: `GANTRY_BIN`, else `target/<profile>/gantry` next to the
+/// running test executable.
+pub fn gantry_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("GANTRY_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("failed to find the test executable")?;
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/gantry
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
+    let bin = profile_dir.join("gantry");
+    if !bin.exists() {
+        bail!(
+            "{} does not exist: build it first with `cargo build -p gantry` (the test command in README.md does)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// The path of `kubectl.<minor>` (e.g. "1.31"), or plain `kubectl` for "".
+pub fn kubectl_bin(version: &str) -> Result<PathBuf> {
+    let name = if version.is_empty() { "kubectl".to_string() } else { format!("kubectl.{version}") };
+    for dir in KUBECTL_DIRS {
+        let p = Path::new(dir).join(&name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!("{name} was not found in {KUBECTL_DIRS:?}: the machine's gcloud SDK provides kubectl 1.27-1.33")
+}
+
+/// A running `gantry up` with its own data directory.
+pub struct Gantry {
+    child: Option<Child>,
+    data: tempfile::TempDir,
+    pub url: String,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+}
+
+impl Gantry {
+    /// Starts `gantry up` on a free port and waits until it serves.
+    pub fn start() -> Result<Gantry> {
+        let data = tempfile::Builder::new().prefix("gantry-test-").tempdir().context("failed to create a data dir")?;
+        let mut g = Gantry { child: None, kubeconfig: data.path().join("kubeconfig"), data, url: String::new(), port: 0 };
+        g.spawn(0)?;
+        Ok(g)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The admin bearer token.
+    pub fn token(&self) -> Result<String> {
+        let t = std::fs::read_to_string(self.data.path().join("pki/admin.token")).context("failed to read the admin token")?;
+        Ok(t.trim().to_string())
+    }
+
+    fn spawn(&mut self, port: u16) -> Result<()> {
+        let mut child = Command::new(gantry_bin()?)
+            .args(["up", "--api-port", &port.to_string(), "--data-dir"])
+            .arg(self.data.path())
+            .env("GANTRY_LOG", std::env::var("GANTRY_LOG").unwrap_or_else(|_| "warn".to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("failed to start gantry")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("gantry: API server listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                bail!("gantry did not report its URL within 60 s (exit: {status:?})");
+            }
+        };
+        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or_else(|| anyhow!("bad url {url}"))?;
+        self.url = url;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.kubectl("", &["get", "--raw", "/readyz"])?;
+            if out.status.success() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("gantry never became ready: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILLs the server (no shutdown path runs).
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill().context("failed to kill gantry")?;
+            c.wait().context("failed to reap gantry")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill9()?;
+        let port = self.port;
+        self.spawn(port)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().ok_or_else(|| anyhow!("gantry is not running"))?;
+        let status = Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = c.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("gantry did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `kubectl.<version>` (or the machine's `kubectl` for "") with this cluster's
+    /// kubeconfig.
+    pub fn kubectl(&self, version: &str, args: &[&str]) -> Result<Output> {
+        self.kubectl_cmd(version)?.args(args).output().context("failed to run kubectl")
+    }
+
+    /// A kubectl command ready for more arguments, stdin or env.
+    pub fn kubectl_cmd(&self, version: &str) -> Result<Command> {
+        let mut cmd = Command::new(kubectl_bin(version)?);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.data.path())
+            .env_remove("KUBECTL_EXTERNAL_DIFF");
+        Ok(cmd)
+    }
+
+    /// Runs kubectl and fails with its stderr unless it succeeds; returns stdout.
+    pub fn kubectl_ok(&self, version: &str, args: &[&str]) -> Result<String> {
+        let out = self.kubectl(version, args)?;
+        if !out.status.success() {
+            bail!(
+                "kubectl {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs kubectl with `stdin` piped in.
+    pub fn kubectl_stdin(&self, version: &str, args: &[&str], stdin: &str) -> Result<Output> {
+        use std::io::Write as _;
+        let mut child = self
+            .kubectl_cmd(version)?
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("failed to run kubectl")?;
+        child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?.write_all(stdin.as_bytes())?;
+        child.wait_with_output().context("failed to wait for kubectl")
+    }
+
+    /// `kubectl get … -o json` parsed.
+    pub fn get_json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", "json"]);
+        let out = self.kubectl_ok("1.32", &a)?;
+        serde_json::from_str(&out).context("kubectl printed invalid JSON")
+    }
+
+    /// Polls `f` until it returns `Ok(Some(_))` or the timeout passes.
+    pub fn eventually<T>(&self, timeout: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f()? {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!("condition not met within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Gantry {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
