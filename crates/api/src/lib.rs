@@ -10,3 +10,5 @@
 
 pub mod registry;
 pub mod schema;
+pub mod selector;
+pub mod time;
