@@ -13,3 +13,5 @@ pub mod openapi;
 pub mod protobuf;
 pub mod registry;
 pub mod schema;
+pub mod selector;
+pub mod time;
