@@ -11,6 +11,8 @@
 
 mod order;
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
 
 use serde_json::{Map, Value};

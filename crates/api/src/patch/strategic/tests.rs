@@ -15,6 +15,8 @@ const fn plain(json: &'static str, ty: Type, shape: Shape) -> Field {
         patch_strategy: None,
         list_type: None,
         list_map_keys: &[],
+        inline: false,
+        omit_zero: false,
     }
 }
 
@@ -33,6 +35,8 @@ const fn merged(
         patch_strategy: Some(strategy),
         list_type: None,
         list_map_keys: &[],
+        inline: false,
+        omit_zero: false,
     }
 }
 
