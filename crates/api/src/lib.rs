@@ -10,6 +10,7 @@
 
 pub mod defaults;
 pub mod openapi;
+pub mod patch;
 pub mod protobuf;
 pub mod registry;
 pub mod schema;
