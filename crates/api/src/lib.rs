@@ -8,5 +8,6 @@
 //! Invariant: nothing in this crate performs I/O, spawns tasks or reads the clock; callers
 //! pass the current time in.
 
+pub mod apply;
 pub mod registry;
 pub mod schema;
