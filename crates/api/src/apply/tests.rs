@@ -15,6 +15,8 @@ const fn field(json: &'static str, ty: Type, shape: Shape) -> Field {
         patch_strategy: None,
         list_type: None,
         list_map_keys: &[],
+        inline: false,
+        omit_zero: false,
     }
 }
 
@@ -654,4 +656,79 @@ fn invalid_configurations_are_rejected() {
     let err = apply(None, &dup, &DEPLOYMENT, &who("kubectl", "T1"), false).expect_err("invalid");
     assert_eq!(err.message(), "duplicate entries for key [name=\"a\"]");
     assert_eq!(err.causes(), json!([]));
+}
+
+fn real(group: &str, kind: &str) -> &'static Message {
+    crate::schema::kind_message(group, "v1", kind).expect("kind in the generated schema")
+}
+
+#[test]
+fn real_deployment_schema_owns_containers_by_name_and_selector_atomically() {
+    let root = real("apps", "Deployment");
+    let mut cfg = deployment(2, "nginx:1.25");
+    cfg["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
+    let out = apply(None, &cfg, root, &who("kubectl", "T1"), false).expect("applies");
+    assert_eq!(
+        entry(&out, "kubectl", "Apply")["fieldsV1"]["f:spec"],
+        json!({
+            "f:replicas": {},
+            "f:selector": {},
+            "f:template": {
+                "f:metadata": {"f:labels": {"f:app": {}}},
+                "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {
+                    ".": {},
+                    "f:env": {"k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}}},
+                    "f:image": {},
+                    "f:name": {},
+                    "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {
+                        ".": {},
+                        "f:containerPort": {}
+                    }}
+                }}}
+            }
+        })
+    );
+
+    // A second manager changing the image of that container conflicts on the element path.
+    let live = stored(out);
+    let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:2"}]}}}});
+    let err = apply(Some(&live), &patch, root, &who("ci", "T2"), false).expect_err("conflict");
+    assert_eq!(
+        err.message(),
+        "Apply failed with 1 conflict: conflict with \"kubectl\": \
+         .spec.template.spec.containers[name=\"nginx\"].image"
+    );
+}
+
+#[test]
+fn real_service_schema_keys_ports_by_port_and_protocol() {
+    let root = real("", "Service");
+    let cfg = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}});
+    let out = apply(None, &cfg, root, &who("kubectl", "T1"), false).expect("applies");
+    assert_eq!(
+        entry(&out, "kubectl", "Apply")["fieldsV1"],
+        json!({"f:spec": {
+            "f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {
+                ".": {}, "f:port": {}, "f:targetPort": {}
+            }},
+            "f:selector": {}
+        }})
+    );
+    // Adding a port keeps the first one; dropping it later removes it from the object.
+    let live = stored(out);
+    let mut two = cfg.clone();
+    two["spec"]["ports"] =
+        json!([{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}]);
+    let live2 =
+        stored(apply(Some(&live), &two, root, &who("kubectl", "T2"), false).expect("applies"));
+    assert_eq!(live2["spec"]["ports"].as_array().map(Vec::len), Some(2));
+    let mut only443 = cfg;
+    only443["spec"]["ports"] = json!([{"port": 443, "targetPort": 8443}]);
+    let out = apply(Some(&live2), &only443, root, &who("kubectl", "T3"), false).expect("applies");
+    assert_eq!(
+        out["spec"]["ports"],
+        json!([{"port": 443, "targetPort": 8443}])
+    );
 }

@@ -51,6 +51,13 @@ const ATOMIC_STRUCTS: &[&str] = &[
     "k8s.io.api.core.v1.TypedLocalObjectReference",
 ];
 
+/// Map fields Kubernetes declares `+mapType=atomic`, as (message, field).
+const ATOMIC_MAPS: &[(&str, &str)] = &[
+    ("k8s.io.api.core.v1.PodSpec", "nodeSelector"),
+    ("k8s.io.api.core.v1.ReplicationControllerSpec", "selector"),
+    ("k8s.io.api.core.v1.ServiceSpec", "selector"),
+];
+
 /// Defaults of list-map key fields that clients may omit (Kubernetes' OpenAPI declares
 /// `protocol` defaulting to `TCP` on every port list keyed by it).
 const KEY_DEFAULTS: &[(&str, &str)] = &[("protocol", "TCP")];
@@ -246,7 +253,11 @@ pub(crate) fn prune(obj: &mut Value, remove: &FieldSet, keep: Option<&FieldSet>,
 /// The type of the field of a message, or of any object's member.
 pub(crate) fn child_ty(ty: Ty, key: &str) -> Ty {
     match ty {
-        Ty::Struct(m) => m.field(key).map_or(Ty::Deduced, field_ty),
+        Ty::Struct(m) => match m.field(key) {
+            Some(f) if ATOMIC_MAPS.contains(&(m.name, f.json)) => Ty::Leaf,
+            Some(f) => field_ty(f),
+            None => Ty::Deduced,
+        },
         Ty::Map(f) => value_ty(f),
         Ty::Deduced => Ty::Deduced,
         Ty::Leaf | Ty::List(_) => Ty::Leaf,
