@@ -8,6 +8,7 @@
 //! Invariant: nothing in this crate performs I/O, spawns tasks or reads the clock; callers
 //! pass the current time in.
 
+pub mod apply;
 pub mod defaults;
 pub mod openapi;
 pub mod patch;
