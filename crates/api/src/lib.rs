@@ -9,5 +9,6 @@
 //! pass the current time in.
 
 pub mod openapi;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
