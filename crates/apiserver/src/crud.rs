@@ -822,16 +822,20 @@ fn pending_grace(rt: &ResourceType, obj: &Value) -> bool {
 
 fn patch_error(rt: &ResourceType, name: &str, e: patch::PatchError) -> ApiError {
     let msg = e.to_string();
-    if e.is_bad_request() {
-        ApiError::BadRequest(msg)
-    } else {
-        ApiError::invalid(rt, name, msg, Vec::new())
+    match e.status_code() {
+        400 => ApiError::BadRequest(msg),
+        413 => ApiError::TooLarge(crate::codec::MAX_BODY),
+        415 => ApiError::UnsupportedMediaType(msg),
+        _ => ApiError::invalid(rt, name, msg, Vec::new()),
     }
 }
 
 fn apply_error(rt: &ResourceType, name: &str, e: &apply::ApplyError) -> ApiError {
     match e {
-        apply::ApplyError::Conflicts(_) => ApiError::conflict(rt, name, e.message(), apply::conflict_causes(e)),
+        apply::ApplyError::Conflicts(_) => {
+            let causes = e.causes().as_array().cloned().unwrap_or_default();
+            ApiError::conflict(rt, name, e.message(), causes)
+        }
         apply::ApplyError::Invalid(m) => ApiError::BadRequest(m.clone()),
     }
 }
