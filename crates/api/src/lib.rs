@@ -11,4 +11,5 @@
 pub mod registry;
 pub mod schema;
 pub mod selector;
+pub mod table;
 pub mod time;
