@@ -16,4 +16,5 @@ pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selector;
+pub mod table;
 pub mod time;
