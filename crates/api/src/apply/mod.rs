@@ -8,6 +8,7 @@
 //! reset strategies do. Before editing: the walks in `walk` must type a position the same way,
 //! or computed sets stop lining up with objects.
 
+mod entries;
 mod fieldset;
 mod walk;
 
@@ -16,8 +17,16 @@ use std::fmt::Write as _;
 use serde_json::{json, Map, Value};
 
 use crate::schema::Message;
+use entries::{decode_entries, find_entry, upsert_entry, write_entries, Entry};
 use fieldset::{path_string, FieldSet, Pe};
 use walk::{compare, merge, prune, to_set, Diff, Ty};
+
+/// A root for objects without a schema (custom resources): objects are tracked field by
+/// field, lists as a whole.
+pub static UNSTRUCTURED: Message = Message {
+    name: "",
+    fields: &[],
+};
 
 /// Who is writing, as recorded in a managedFields entry.
 #[derive(Debug, Clone, Copy)]
@@ -207,8 +216,8 @@ pub fn apply(
 /// takes them from every other manager and drops fields that disappeared from every set.
 /// `new` gets its `metadata.managedFields` rewritten in place.
 ///
-/// Entries come from `new` when the client sent a non-empty `managedFields` (so clients can
-/// edit them), otherwise from `old`.
+/// Entries come from `new` when the client sent a non-empty `managedFields` to the main
+/// resource (so clients can edit them), otherwise from `old`.
 pub fn record_update(
     old: Option<&Value>,
     new: &mut Value,
@@ -216,7 +225,11 @@ pub fn record_update(
     who: &ManagerInfo,
 ) {
     let ty = Ty::Struct(root);
-    let mut entries = decode_entries(new);
+    // Writes through a subresource cannot edit managedFields (as in Kubernetes).
+    let mut entries = match who.subresource {
+        None => decode_entries(new),
+        Some(_) => Vec::new(),
+    };
     if entries.is_empty() {
         entries = old.map(decode_entries).unwrap_or_default();
     }
@@ -237,17 +250,6 @@ pub fn record_update(
     let mine = mine.difference(&diff.removed);
     upsert_entry(&mut entries, me, "Update", who, mine, old_obj != new_obj);
     write_entries(new, entries);
-}
-
-/// One managedFields entry, decoded.
-#[derive(Debug, Clone)]
-struct Entry {
-    manager: String,
-    operation: String,
-    api_version: String,
-    time: Option<String>,
-    subresource: Option<String>,
-    set: FieldSet,
 }
 
 fn conflicts_message(conflicts: &[Conflict]) -> String {
@@ -373,127 +375,6 @@ fn without_managed_fields(obj: &Value) -> Value {
         meta.shift_remove("managedFields");
     }
     copy
-}
-
-/// Decodes `metadata.managedFields`; entries that cannot be decoded are dropped.
-fn decode_entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    let text = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
-    list.iter()
-        .filter_map(|e| {
-            let set = match e.get("fieldsV1") {
-                Some(v) => FieldSet::from_fields_v1(v).ok()?,
-                None => FieldSet::default(),
-            };
-            Some(Entry {
-                manager: text(e, "manager").unwrap_or_default(),
-                operation: text(e, "operation")?,
-                api_version: text(e, "apiVersion").unwrap_or_default(),
-                time: text(e, "time"),
-                subresource: text(e, "subresource").filter(|s| !s.is_empty()),
-                set,
-            })
-        })
-        .collect()
-}
-
-fn find_entry(
-    entries: &[Entry],
-    manager: &str,
-    operation: &str,
-    subresource: Option<&str>,
-) -> Option<usize> {
-    entries.iter().position(|e| {
-        e.manager == manager && e.operation == operation && e.subresource.as_deref() == subresource
-    })
-}
-
-/// Stores `who`'s new set; the time moves only when something changed.
-fn upsert_entry(
-    entries: &mut Vec<Entry>,
-    me: Option<usize>,
-    operation: &str,
-    who: &ManagerInfo,
-    set: FieldSet,
-    object_changed: bool,
-) {
-    match me {
-        Some(i) => {
-            let e = &mut entries[i];
-            if object_changed || e.set != set || e.api_version != who.api_version {
-                e.time = Some(who.time.to_owned());
-            }
-            e.api_version = who.api_version.to_owned();
-            e.set = set;
-        }
-        None => entries.push(Entry {
-            manager: who.manager.to_owned(),
-            operation: operation.to_owned(),
-            api_version: who.api_version.to_owned(),
-            time: Some(who.time.to_owned()),
-            subresource: who.subresource.map(str::to_owned),
-            set,
-        }),
-    }
-}
-
-/// Writes the entries back in Kubernetes' order (operation, time, manager, apiVersion,
-/// subresource), dropping managers that own nothing any more.
-fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
-    entries.retain(|e| !e.set.is_empty());
-    entries.sort_by(|a, b| {
-        (
-            &a.operation,
-            &a.time,
-            &a.manager,
-            &a.api_version,
-            &a.subresource,
-        )
-            .cmp(&(
-                &b.operation,
-                &b.time,
-                &b.manager,
-                &b.api_version,
-                &b.subresource,
-            ))
-    });
-    let Some(root) = obj.as_object_mut() else {
-        return;
-    };
-    let meta = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(meta) = meta.as_object_mut() else {
-        return;
-    };
-    if entries.is_empty() {
-        meta.shift_remove("managedFields");
-        return;
-    }
-    let list = entries
-        .into_iter()
-        .map(|e| {
-            let mut m = Map::new();
-            m.insert("manager".into(), Value::String(e.manager));
-            m.insert("operation".into(), Value::String(e.operation));
-            m.insert("apiVersion".into(), Value::String(e.api_version));
-            if let Some(t) = e.time {
-                m.insert("time".into(), Value::String(t));
-            }
-            m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
-            m.insert("fieldsV1".into(), e.set.to_fields_v1());
-            if let Some(s) = e.subresource {
-                m.insert("subresource".into(), Value::String(s));
-            }
-            Value::Object(m)
-        })
-        .collect();
-    meta.insert("managedFields".into(), Value::Array(list));
 }
 
 #[cfg(test)]

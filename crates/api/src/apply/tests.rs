@@ -732,3 +732,30 @@ fn real_service_schema_keys_ports_by_port_and_protocol() {
         json!([{"port": 443, "targetPort": 8443}])
     );
 }
+
+#[test]
+fn unstructured_objects_are_tracked_field_by_field() {
+    let cfg = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"size": 3, "tags": ["a", "b"], "nested": {"x": 1}}});
+    let live =
+        stored(apply(None, &cfg, &UNSTRUCTURED, &who("kubectl", "T1"), false).expect("create"));
+    assert_eq!(
+        entry(&live, "kubectl", "Apply")["fieldsV1"],
+        json!({"f:spec": {"f:nested": {"f:x": {}}, "f:size": {}, "f:tags": {}}})
+    );
+    let mut next = cfg.clone();
+    next["spec"]
+        .as_object_mut()
+        .expect("object")
+        .shift_remove("nested");
+    let out = apply(
+        Some(&live),
+        &next,
+        &UNSTRUCTURED,
+        &who("kubectl", "T2"),
+        false,
+    )
+    .expect("applies");
+    assert!(out["spec"].get("nested").is_none());
+    assert_eq!(out["spec"]["tags"], json!(["a", "b"]));
+}
