@@ -68,15 +68,23 @@ pub(crate) fn components(roots: &[Root], src: &dyn SchemaSource) -> Map<String, 
         };
         let name = openapi_name(&root.proto);
         let Some(message) = message else {
-            out.entry(name).or_insert_with(placeholder);
+            match synthesized_list(root, src) {
+                Some(list) => {
+                    out.insert(name, list);
+                    out.insert(openapi_name(&format!("{META_V1}.ListMeta")), list_meta());
+                }
+                None => {
+                    out.entry(name).or_insert_with(placeholder);
+                }
+            }
             continue;
         };
         let (reachable, complete) = reachable(message, src);
         for m in &reachable {
             let n = openapi_name(m.name);
-            out.entry(n).or_insert_with(|| message_schema(m));
+            out.entry(n).or_insert_with(|| message_schema(m, src));
         }
-        let mut top = message_schema(message);
+        let mut top = message_schema(message, src);
         with_type_meta(&mut top);
         if let (Some((g, v, k)), true) = (&root.gvk, complete) {
             let gvk = json!([{ "group": g, "kind": k, "version": v }]);
@@ -119,6 +127,42 @@ pub(crate) fn kind_proto_name(group: &str, version: &str, kind: &str) -> String 
 /// `#/components/schemas/<openapi name of proto>`.
 pub(crate) fn schema_ref(proto: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{}", openapi_name(proto)) })
+}
+
+/// `FooList` for a kind whose list message the tables leave out: the generic list shape,
+/// advertised with its GVK when the item kind is complete.
+fn synthesized_list(root: &Root, src: &dyn SchemaSource) -> Option<Value> {
+    let (g, v, k) = root.gvk.as_ref()?;
+    let item = k.strip_suffix("List")?;
+    let message = src.kind_message(g, v, item)?;
+    let (_, complete) = reachable(message, src);
+    let mut list = json!({
+        "properties": {
+            "apiVersion": { "type": "string" },
+            "items": { "items": schema_ref(&kind_proto_name(g, v, item)), "type": "array" },
+            "kind": { "type": "string" },
+            "metadata": { "allOf": [schema_ref(&format!("{META_V1}.ListMeta"))] },
+        },
+        "required": ["items"],
+        "type": "object",
+    });
+    if complete {
+        list["x-kubernetes-group-version-kind"] = json!([{ "group": g, "kind": k, "version": v }]);
+    }
+    Some(list)
+}
+
+/// `metav1.ListMeta`, which protobuf tables of served kinds do not reach.
+fn list_meta() -> Value {
+    json!({
+        "properties": {
+            "continue": { "type": "string" },
+            "remainingItemCount": { "format": "int64", "type": "integer" },
+            "resourceVersion": { "type": "string" },
+            "selfLink": { "type": "string" },
+        },
+        "type": "object",
+    })
 }
 
 fn placeholder() -> Value {
@@ -206,13 +250,30 @@ fn scalar_component(name: &str) -> Option<Value> {
     })
 }
 
-/// An object schema with one property per field, in table order.
-fn message_schema(m: &Message) -> Value {
+/// An object schema with one property per JSON field, in table order.
+fn message_schema(m: &Message, src: &dyn SchemaSource) -> Value {
     let mut props = Map::new();
-    for f in m.fields {
+    for f in json_fields(m, src) {
         props.insert(f.json.to_string(), field_schema(f));
     }
     json!({ "properties": props, "type": "object" })
+}
+
+/// The fields as JSON shows them: an inlined message (Go `json:",inline"`, e.g.
+/// `Volume.volumeSource`) contributes its own fields instead of a property of its name.
+fn json_fields(m: &Message, src: &dyn SchemaSource) -> Vec<&'static Field> {
+    let mut out = Vec::with_capacity(m.fields.len());
+    for f in m.fields {
+        match (f.inline, f.ty) {
+            (true, Type::Message(inner)) => {
+                if let Some(inner) = src.message(inner) {
+                    out.extend(json_fields(inner, src));
+                }
+            }
+            _ => out.push(f),
+        }
+    }
+    out
 }
 
 /// Adds `apiVersion` and `kind`, which protobuf messages leave to the envelope.

@@ -197,6 +197,8 @@ const fn field(json: &'static str, tag: u32, ty: Type, shape: Shape) -> Field {
         patch_strategy: None,
         list_type: None,
         list_map_keys: &[],
+        inline: false,
+        omit_zero: false,
     }
 }
 
@@ -261,7 +263,36 @@ static FIXTURE: &[Message] = &[
                 )
             },
             field("nodeSelector", 7, STR, Shape::Map),
+            Field {
+                merge_key: Some("name"),
+                patch_strategy: Some("merge,retainKeys"),
+                ..field(
+                    "volumes",
+                    1,
+                    Type::Message("k8s.io.api.core.v1.Volume"),
+                    Shape::List,
+                )
+            },
         ],
+    },
+    Message {
+        name: "k8s.io.api.core.v1.Volume",
+        fields: &[
+            field("name", 1, STR, Shape::Single),
+            Field {
+                inline: true,
+                ..field(
+                    "volumeSource",
+                    2,
+                    Type::Message("k8s.io.api.core.v1.VolumeSource"),
+                    Shape::Single,
+                )
+            },
+        ],
+    },
+    Message {
+        name: "k8s.io.api.core.v1.VolumeSource",
+        fields: &[field("hostPath", 1, STR, Shape::Single)],
     },
     Message {
         name: "k8s.io.api.core.v1.PodTemplateSpec",
@@ -372,6 +403,39 @@ fn deployment_schema_merges_containers_by_name() {
         &["metadata", "labels"],
     );
     assert_eq!(labels["additionalProperties"]["type"], "string");
+}
+
+#[test]
+fn inlined_messages_contribute_their_fields() {
+    let d = build("apps", "v1", &Fixture { drop: &[] });
+    let schemas = &d["components"]["schemas"];
+    let path = ["spec", "template", "spec", "volumes", "hostPath"];
+    let host_path = walk(schemas, "io.k8s.api.apps.v1.Deployment", &path);
+    assert_eq!(host_path["type"], "string");
+    let volume = &schemas["io.k8s.api.core.v1.Volume"]["properties"];
+    assert!(
+        volume.get("volumeSource").is_none(),
+        "Go inline fields have no JSON name"
+    );
+    let volumes = walk(schemas, "io.k8s.api.apps.v1.Deployment", &path[..4]);
+    assert_eq!(volumes["x-kubernetes-patch-strategy"], "merge,retainKeys");
+}
+
+#[test]
+fn list_kinds_are_lists_of_their_items() {
+    let d = build("apps", "v1", &Fixture { drop: &[] });
+    let schemas = &d["components"]["schemas"];
+    let list = &schemas["io.k8s.api.apps.v1.DeploymentList"];
+    assert_eq!(
+        list["x-kubernetes-group-version-kind"][0]["kind"],
+        "DeploymentList"
+    );
+    assert_eq!(
+        list["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/io.k8s.api.apps.v1.Deployment"
+    );
+    let list_meta = &schemas["io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"];
+    assert_eq!(list_meta["properties"]["continue"]["type"], "string");
 }
 
 #[test]
