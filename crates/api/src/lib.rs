@@ -18,3 +18,5 @@ pub mod schema;
 pub mod selector;
 pub mod table;
 pub mod time;
+pub mod strict;
+pub mod validation;

@@ -77,7 +77,7 @@ impl RequestContext {
             .to_string()
     }
 
-    fn output(&self) -> Result<Output, ApiError> {
+    pub(crate) fn output(&self) -> Result<Output, ApiError> {
         crate::request::negotiate(self.accept.as_deref())
     }
 }
