@@ -483,3 +483,30 @@ fn content_hash_changes_with_content() {
     assert_ne!(content_hash(b"abc"), content_hash(b"abd"));
     assert_eq!(content_hash(b"").len(), 32);
 }
+
+/// (field number, bytes) of each length-delimited field; panics on anything else.
+fn proto_fields(mut b: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    while let [key, rest @ ..] = b {
+        assert_eq!(key & 7, 2, "only length-delimited fields are written");
+        let (len, rest) = (rest[0] as usize, &rest[1..]);
+        assert!(len < 0x80);
+        out.push((key >> 3, &rest[..len]));
+        b = &rest[len..];
+    }
+    out
+}
+
+#[test]
+fn v2_document_is_an_empty_swagger_document() {
+    let fields = proto_fields(v2_document());
+    let numbers: Vec<u8> = fields.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [1, 2, 8, 9]);
+    assert_eq!(fields[0].1, b"2.0");
+    assert_eq!(proto_fields(fields[1].1)[0], (1, &b"Gantry"[..]));
+    assert!(
+        fields[2].1.is_empty() && fields[3].1.is_empty(),
+        "no paths, no definitions"
+    );
+    assert!(!V2_CONTENT_TYPE.contains('@'));
+}
