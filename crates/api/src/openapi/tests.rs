@@ -510,3 +510,26 @@ fn v2_document_is_an_empty_swagger_document() {
     );
     assert!(!V2_CONTENT_TYPE.contains('@'));
 }
+
+#[test]
+fn served_kinds_are_advertised_for_client_side_apply() {
+    // A kind left without its GVK makes kubectl fall back to its built-in structs and makes
+    // `kubectl explain` fail; it means the schema tables lost a message.
+    for r in crate::registry::RESOURCES {
+        let path = paths::api_prefix(r.group, r.version)
+            .trim_start_matches('/')
+            .to_string();
+        let name = schemas::openapi_name(&kind_proto_name(r.group, r.version, r.kind));
+        let d = doc(&path);
+        let gvk = &d["components"]["schemas"][&name]["x-kubernetes-group-version-kind"][0];
+        assert_eq!(gvk["kind"], r.kind, "{name} is not advertised");
+    }
+    let d = doc("apis/apps/v1");
+    let containers = walk(
+        &d["components"]["schemas"],
+        "io.k8s.api.apps.v1.Deployment",
+        &["spec", "template", "spec", "containers"],
+    );
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+}
