@@ -39,6 +39,42 @@ pub fn hash(path: &str) -> Option<&'static str> {
     find(path).map(|d| d.hash.as_str())
 }
 
+/// Content type of [`v2_document`]. kubectl asks for `…spec.v2@v1.0+protobuf` but cannot parse
+/// an `@` in a response media type, so answer with the dotted form, as Kubernetes does.
+pub const V2_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// A protobuf OpenAPI v2 document with no paths and no definitions, for `GET /openapi/v2`.
+/// kubectl validates `kind: List` manifests client-side against v2 and aborts when the
+/// document cannot be fetched; with no definitions it finds no model and skips validation.
+pub fn v2_document() -> &'static [u8] {
+    static DOC: OnceLock<Vec<u8>> = OnceLock::new();
+    DOC.get_or_init(|| {
+        // gnostic openapi_v2.Document: swagger = 1, info = 2 {title = 1, version = 2},
+        // paths = 8, definitions = 9.
+        let mut info = Vec::new();
+        proto_bytes(&mut info, 1, b"Gantry");
+        proto_bytes(&mut info, 2, env!("CARGO_PKG_VERSION").as_bytes());
+        let mut doc = Vec::new();
+        proto_bytes(&mut doc, 1, b"2.0");
+        proto_bytes(&mut doc, 2, &info);
+        proto_bytes(&mut doc, 8, &[]);
+        proto_bytes(&mut doc, 9, &[]);
+        doc
+    })
+}
+
+/// Appends a length-delimited protobuf field.
+fn proto_bytes(out: &mut Vec<u8>, field: u8, value: &[u8]) {
+    out.push(field << 3 | 2);
+    let mut len = value.len();
+    while len >= 0x80 {
+        out.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(value);
+}
+
 /// One built group-version document.
 struct Doc {
     path: String,

@@ -483,3 +483,53 @@ fn content_hash_changes_with_content() {
     assert_ne!(content_hash(b"abc"), content_hash(b"abd"));
     assert_eq!(content_hash(b"").len(), 32);
 }
+
+/// (field number, bytes) of each length-delimited field; panics on anything else.
+fn proto_fields(mut b: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    while let [key, rest @ ..] = b {
+        assert_eq!(key & 7, 2, "only length-delimited fields are written");
+        let (len, rest) = (rest[0] as usize, &rest[1..]);
+        assert!(len < 0x80);
+        out.push((key >> 3, &rest[..len]));
+        b = &rest[len..];
+    }
+    out
+}
+
+#[test]
+fn v2_document_is_an_empty_swagger_document() {
+    let fields = proto_fields(v2_document());
+    let numbers: Vec<u8> = fields.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [1, 2, 8, 9]);
+    assert_eq!(fields[0].1, b"2.0");
+    assert_eq!(proto_fields(fields[1].1)[0], (1, &b"Gantry"[..]));
+    assert!(
+        fields[2].1.is_empty() && fields[3].1.is_empty(),
+        "no paths, no definitions"
+    );
+    assert!(!V2_CONTENT_TYPE.contains('@'));
+}
+
+#[test]
+fn served_kinds_are_advertised_for_client_side_apply() {
+    // A kind left without its GVK makes kubectl fall back to its built-in structs and makes
+    // `kubectl explain` fail; it means the schema tables lost a message.
+    for r in crate::registry::RESOURCES {
+        let path = paths::api_prefix(r.group, r.version)
+            .trim_start_matches('/')
+            .to_string();
+        let name = schemas::openapi_name(&kind_proto_name(r.group, r.version, r.kind));
+        let d = doc(&path);
+        let gvk = &d["components"]["schemas"][&name]["x-kubernetes-group-version-kind"][0];
+        assert_eq!(gvk["kind"], r.kind, "{name} is not advertised");
+    }
+    let d = doc("apis/apps/v1");
+    let containers = walk(
+        &d["components"]["schemas"],
+        "io.k8s.api.apps.v1.Deployment",
+        &["spec", "template", "spec", "containers"],
+    );
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+}
