@@ -12,15 +12,61 @@ fn typed_creates_work_with_json_and_protobuf_clients() -> Result<()> {
         let ns = format!("shop{i}");
         let out = g.kubectl_ok(v, &["create", "namespace", &ns])?;
         assert_eq!(out.trim(), format!("namespace/{ns} created"));
-        let out = g.kubectl_ok(v, &["create", "deployment", "web", "--image=busybox", "--replicas=2", "-n", &ns])?;
+        let out = g.kubectl_ok(
+            v,
+            &[
+                "create",
+                "deployment",
+                "web",
+                "--image=busybox",
+                "--replicas=2",
+                "-n",
+                &ns,
+            ],
+        )?;
         assert_eq!(out.trim(), "deployment.apps/web created");
-        g.kubectl_ok(v, &["create", "configmap", "cfg", "--from-literal=color=blue", "-n", &ns])?;
-        g.kubectl_ok(v, &["create", "secret", "generic", "creds", "--from-literal=password=s3cret", "-n", &ns])?;
-        g.kubectl_ok(v, &["create", "service", "clusterip", "web", "--tcp=80:8080", "-n", &ns])?;
+        g.kubectl_ok(
+            v,
+            &[
+                "create",
+                "configmap",
+                "cfg",
+                "--from-literal=color=blue",
+                "-n",
+                &ns,
+            ],
+        )?;
+        g.kubectl_ok(
+            v,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "creds",
+                "--from-literal=password=s3cret",
+                "-n",
+                &ns,
+            ],
+        )?;
+        g.kubectl_ok(
+            v,
+            &[
+                "create",
+                "service",
+                "clusterip",
+                "web",
+                "--tcp=80:8080",
+                "-n",
+                &ns,
+            ],
+        )?;
 
         let d = g.get_json(&["deployment", "web", "-n", &ns])?;
         assert_eq!(d["spec"]["replicas"], 2, "kubectl {v}");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "busybox");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "busybox"
+        );
         // Defaulting as upstream.
         assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
@@ -34,7 +80,12 @@ fn typed_creates_work_with_json_and_protobuf_clients() -> Result<()> {
         let svc = g.get_json(&["service", "web", "-n", &ns])?;
         assert_eq!(svc["spec"]["ports"][0]["port"], 80);
         assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
-        assert!(svc["spec"]["clusterIP"].as_str().is_some_and(|ip| ip.starts_with("10.")), "{svc}");
+        assert!(
+            svc["spec"]["clusterIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.")),
+            "{svc}"
+        );
     }
     Ok(())
 }
@@ -55,14 +106,24 @@ fn create_in_missing_namespace_and_duplicates_fail_clearly() -> Result<()> {
 #[test]
 fn duplicate_post_returns_upstream_status_bytes() -> Result<()> {
     let g = start()?;
-    g.kubectl_ok("1.31", &["create", "service", "clusterip", "web", "--tcp=80:8080"])?;
+    g.kubectl_ok(
+        "1.31",
+        &["create", "service", "clusterip", "web", "--tcp=80:8080"],
+    )?;
     let ca = g.data_dir().join("pki/ca.crt");
     let body = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80}]}}"#;
     let out = std::process::Command::new("curl")
         .args(["-s", "--cacert"])
         .arg(&ca)
         .args(["-H", &format!("Authorization: Bearer {}", g.token()?)])
-        .args(["-H", "Content-Type: application/json", "-X", "POST", "--data", body])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-X",
+            "POST",
+            "--data",
+            body,
+        ])
         .arg(format!("{}/api/v1/namespaces/default/services", g.url))
         .args(["-w", "%{http_code}"])
         .output()?;
@@ -83,9 +144,15 @@ fn malformed_bodies_get_precise_errors_and_the_server_keeps_serving() -> Result<
         let path = g.data_dir().join("body.bin");
         std::fs::write(&path, body)?;
         let out = std::process::Command::new("curl")
-            .args(["-s", "--cacert"])
+            // curl 7.88 drops an HTTP/2 answer that arrives before the upload ends.
+            .args(["-s", "--http1.1", "--cacert"])
             .arg(&ca)
-            .args(["-H", &format!("Authorization: Bearer {token}"), "-H", &format!("Content-Type: {ct}")])
+            .args([
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "-H",
+                &format!("Content-Type: {ct}"),
+            ])
             .args(["-X", "POST", "--data-binary"])
             .arg(format!("@{}", path.display()))
             .arg(format!("{}/api/v1/namespaces/default/configmaps", g.url))
@@ -93,16 +160,36 @@ fn malformed_bodies_get_precise_errors_and_the_server_keeps_serving() -> Result<
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let bad_json = post("application/json", b"{\"kind\": \"ConfigMap\", ")?;
-    assert!(bad_json.contains("\"code\":400") && bad_json.contains("json parse error"), "{bad_json}");
+    assert!(
+        bad_json.contains("\"code\":400") && bad_json.contains("json parse error"),
+        "{bad_json}"
+    );
     let bad_pb = post("application/vnd.kubernetes.protobuf", b"k8s\x00\xff\xff")?;
     assert!(bad_pb.contains("\"code\":400"), "{bad_pb}");
-    let wrong_kind = post("application/json", br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#)?;
-    assert!(wrong_kind.contains("\"code\":400") && wrong_kind.contains("does not match the expected kind"), "{wrong_kind}");
-    let big = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#, "x".repeat(4 << 20));
+    let wrong_kind = post(
+        "application/json",
+        br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#,
+    )?;
+    assert!(
+        wrong_kind.contains("\"code\":400")
+            && wrong_kind.contains("does not match the expected kind"),
+        "{wrong_kind}"
+    );
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#,
+        "x".repeat(4 << 20)
+    );
     let too_big = post("application/json", big.as_bytes())?;
-    assert!(too_big.contains("\"code\":413"), "{}", &too_big[..too_big.len().min(300)]);
+    assert!(
+        too_big.contains("\"code\":413"),
+        "{}",
+        &too_big[..too_big.len().min(300)]
+    );
     // Nothing half-written, and the server still answers.
     let list = g.kubectl_ok("1.31", &["get", "configmaps", "-o", "name"])?;
-    assert!(!list.contains("big") && !list.contains("configmap/x"), "{list}");
+    assert!(
+        !list.contains("big") && !list.contains("configmap/x"),
+        "{list}"
+    );
     Ok(())
 }

@@ -22,15 +22,24 @@ fn acknowledged_writes_survive_kill_9() -> Result<()> {
         ca = ca.display(),
         url = g.url
     );
-    let mut writer = std::process::Command::new("sh").args(["-c", &script]).stdout(Stdio::piped()).spawn()?;
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()?;
     let stdout = writer.stdout.take().context("no stdout")?;
     let acks = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     let acks2 = acks.clone();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if let Some((name, rv)) = line.split_once(' ') {
-                acks2.lock().expect("lock").insert(name.to_string(), rv.to_string());
+                acks2
+                    .lock()
+                    .expect("lock")
+                    .insert(name.to_string(), rv.to_string());
             }
         }
     });
@@ -44,7 +53,11 @@ fn acknowledged_writes_survive_kill_9() -> Result<()> {
     let _ = writer.wait();
     let _ = reader.join();
     let acked = acks.lock().expect("lock").clone();
-    assert!(acked.len() >= 40, "only {} writes were acknowledged", acked.len());
+    assert!(
+        acked.len() >= 40,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
     g.restart()?;
     let list = g.get_json(&["configmaps"])?;
     let stored: BTreeMap<String, String> = list["items"]
@@ -52,11 +65,18 @@ fn acknowledged_writes_survive_kill_9() -> Result<()> {
         .into_iter()
         .flatten()
         .filter_map(|i| {
-            Some((i["metadata"]["name"].as_str()?.to_string(), i["metadata"]["resourceVersion"].as_str()?.to_string()))
+            Some((
+                i["metadata"]["name"].as_str()?.to_string(),
+                i["metadata"]["resourceVersion"].as_str()?.to_string(),
+            ))
         })
         .collect();
     for (name, rv) in &acked {
-        assert_eq!(stored.get(name), Some(rv), "acknowledged {name}@{rv} was lost or changed");
+        assert_eq!(
+            stored.get(name),
+            Some(rv),
+            "acknowledged {name}@{rv} was lost or changed"
+        );
     }
     // The server keeps working after recovery.
     g.kubectl_ok("1.32", &["create", "configmap", "after-crash"])?;
@@ -71,6 +91,8 @@ fn sigterm_stops_cleanly_and_state_persists() -> Result<()> {
     let status = g.terminate()?;
     assert!(status.success(), "gantry exited with {status}");
     g.restart()?;
-    assert!(g.kubectl_ok("1.32", &["get", "namespace", "keep", "-o", "name"])?.contains("namespace/keep"));
+    assert!(g
+        .kubectl_ok("1.32", &["get", "namespace", "keep", "-o", "name"])?
+        .contains("namespace/keep"));
     Ok(())
 }

@@ -17,7 +17,10 @@ fn wide_tables_print_upstream_headers() -> Result<()> {
         &["apply", "-f", "-"],
         "apiVersion: v1\nkind: Pod\nmetadata: {name: solo, labels: {tier: db}}\nspec: {containers: [{name: c, image: busybox}]}\n",
     )?;
-    let out = g.kubectl_ok("1.32", &["get", "pods,deploy,svc,nodes", "-A", "-o", "wide"])?;
+    let out = g.kubectl_ok(
+        "1.32",
+        &["get", "pods,deploy,svc,nodes", "-A", "-o", "wide"],
+    )?;
     for header in [
         "NAMESPACE   NAME       READY   STATUS    RESTARTS   AGE   IP       NODE     NOMINATED NODE   READINESS GATES",
         "READY   UP-TO-DATE   AVAILABLE   AGE",
@@ -28,7 +31,10 @@ fn wide_tables_print_upstream_headers() -> Result<()> {
         assert!(squeezed(&out).contains(&squeezed(header)), "missing {header:?} in:\n{out}");
     }
     assert!(out.contains("pod/solo") && out.contains("Pending"), "{out}");
-    assert!(out.contains("service/kubernetes") && out.contains("10.96.0.1"), "{out}");
+    assert!(
+        out.contains("service/kubernetes") && out.contains("10.96.0.1"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -37,22 +43,71 @@ fn output_formats_and_selectors() -> Result<()> {
     let g = start()?;
     for (name, tier) in [("b-cfg", "web"), ("a-cfg", "db"), ("c-cfg", "web")] {
         g.kubectl_ok("1.31", &["create", "configmap", name, "--from-literal=k=v"])?;
-        g.kubectl_ok("1.31", &["label", "configmap", name, &format!("tier={tier}")])?;
+        g.kubectl_ok(
+            "1.31",
+            &["label", "configmap", name, &format!("tier={tier}")],
+        )?;
     }
     let names = g.kubectl_ok("1.32", &["get", "cm", "-l", "tier=web", "-o", "name"])?;
-    assert_eq!(names.lines().collect::<Vec<_>>(), vec!["configmap/b-cfg", "configmap/c-cfg"]);
-    let set = g.kubectl_ok("1.32", &["get", "cm", "-l", "tier in (db),tier notin (web)", "-o", "name"])?;
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        vec!["configmap/b-cfg", "configmap/c-cfg"]
+    );
+    let set = g.kubectl_ok(
+        "1.32",
+        &[
+            "get",
+            "cm",
+            "-l",
+            "tier in (db),tier notin (web)",
+            "-o",
+            "name",
+        ],
+    )?;
     assert_eq!(set.trim(), "configmap/a-cfg");
-    let by_field = g.kubectl_ok("1.32", &["get", "cm", "--field-selector", "metadata.name=c-cfg", "-o", "name"])?;
+    let by_field = g.kubectl_ok(
+        "1.32",
+        &[
+            "get",
+            "cm",
+            "--field-selector",
+            "metadata.name=c-cfg",
+            "-o",
+            "name",
+        ],
+    )?;
     assert_eq!(by_field.trim(), "configmap/c-cfg");
     let yaml = g.kubectl_ok("1.32", &["get", "cm", "a-cfg", "-o", "yaml"])?;
-    assert!(yaml.contains("kind: ConfigMap") && yaml.contains("tier: db") && yaml.contains("resourceVersion:"), "{yaml}");
-    let sorted = g.kubectl_ok("1.32", &["get", "cm", "-l", "tier", "--sort-by", "{.metadata.name}", "-o", "name"])?;
-    assert_eq!(sorted.lines().collect::<Vec<_>>(), vec!["configmap/a-cfg", "configmap/b-cfg", "configmap/c-cfg"]);
+    assert!(
+        yaml.contains("kind: ConfigMap")
+            && yaml.contains("tier: db")
+            && yaml.contains("resourceVersion:"),
+        "{yaml}"
+    );
+    let sorted = g.kubectl_ok(
+        "1.32",
+        &[
+            "get",
+            "cm",
+            "-l",
+            "tier",
+            "--sort-by",
+            "{.metadata.name}",
+            "-o",
+            "name",
+        ],
+    )?;
+    assert_eq!(
+        sorted.lines().collect::<Vec<_>>(),
+        vec!["configmap/a-cfg", "configmap/b-cfg", "configmap/c-cfg"]
+    );
     let out = g.kubectl("1.32", &["get", "cm", "--field-selector", "spec.color=red"])?;
     crate::expect_failure(&out, "field label not supported");
     // Pagination: kubectl asks in chunks of 500; a small chunk size exercises `continue`.
-    let paged = g.kubectl_ok("1.32", &["get", "cm", "--chunk-size=1", "-l", "tier", "-o", "name"])?;
+    let paged = g.kubectl_ok(
+        "1.32",
+        &["get", "cm", "--chunk-size=1", "-l", "tier", "-o", "name"],
+    )?;
     assert_eq!(paged.lines().count(), 3, "{paged}");
     Ok(())
 }
@@ -92,6 +147,10 @@ fn get_watch_prints_rows_for_new_objects() -> Result<()> {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(seen.iter().any(|l| l.starts_with("watched") && l.contains("Pending")), "watch printed: {seen:?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("watched") && l.contains("Pending")),
+        "watch printed: {seen:?}"
+    );
     Ok(())
 }

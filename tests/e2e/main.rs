@@ -16,8 +16,15 @@ use gantry_testkit::Gantry;
 /// Asserts that kubectl failed and that its stderr contains `needle`.
 fn expect_failure(out: &std::process::Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "kubectl unexpectedly succeeded; stdout: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(stderr.contains(needle), "stderr does not contain {needle:?}: {stderr}");
+    assert!(
+        !out.status.success(),
+        "kubectl unexpectedly succeeded; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains(needle),
+        "stderr does not contain {needle:?}: {stderr}"
+    );
 }
 
 fn start() -> Result<Gantry> {

@@ -16,7 +16,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selector;
+pub mod strict;
 pub mod table;
 pub mod time;
-pub mod strict;
 pub mod validation;

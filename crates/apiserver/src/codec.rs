@@ -23,7 +23,13 @@ pub enum BodyType {
 
 impl BodyType {
     pub fn from_content_type(ct: Option<&str>) -> Result<BodyType, ApiError> {
-        let media = ct.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let media = ct.map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
         match media.as_deref() {
             None | Some("") | Some("application/json") | Some("*/*") => Ok(BodyType::Json),
             Some("application/yaml") | Some("application/apply-patch+yaml") => Ok(BodyType::Yaml),
@@ -69,7 +75,12 @@ pub fn yaml_to_json(body: &[u8]) -> Result<Value, String> {
 }
 
 /// Checks that a decoded body is the kind the URL addresses.
-pub fn check_kind(obj: &Value, rt: &ResourceType, kind: &str, api_version: &str) -> Result<(), ApiError> {
+pub fn check_kind(
+    obj: &Value,
+    rt: &ResourceType,
+    kind: &str,
+    api_version: &str,
+) -> Result<(), ApiError> {
     let got_kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let got_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if got_kind.is_empty() && got_version.is_empty() {

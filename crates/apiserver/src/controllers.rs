@@ -38,7 +38,8 @@ impl<S: Store> ApiServer<S> {
         let ns_rt = registry::by_plural("", "v1", "namespaces").expect("namespaces are served");
         for ns in SYSTEM_NAMESPACES {
             if self.get_object(ns_rt, None, ns)?.is_none() {
-                let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let obj =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 match self.create_object(ns_rt, None, obj, None, false).await {
                     Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
                     Err(e) => return Err(e),
@@ -46,7 +47,10 @@ impl<S: Store> ApiServer<S> {
             }
         }
         let svc_rt = registry::by_plural("", "v1", "services").expect("services are served");
-        if self.get_object(svc_rt, Some("default"), "kubernetes")?.is_none() {
+        if self
+            .get_object(svc_rt, Some("default"), "kubernetes")?
+            .is_none()
+        {
             let port = self
                 .config
                 .advertise_address
@@ -60,7 +64,10 @@ impl<S: Store> ApiServer<S> {
                              "labels": {"component": "apiserver", "provider": "kubernetes"}},
                 "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
             });
-            match self.create_object(svc_rt, Some("default"), obj, None, false).await {
+            match self
+                .create_object(svc_rt, Some("default"), obj, None, false)
+                .await
+            {
                 Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -114,25 +121,41 @@ impl<S: Store> ApiServer<S> {
         let mut items: Vec<Item> = Vec::new();
         for rt in registry::RESOURCES {
             for kv in self.store.range(&rt.key_prefix(), None, 0).kvs {
-                items.push(Item { rt, obj: object::decode(&kv)? });
+                items.push(Item {
+                    rt,
+                    obj: object::decode(&kv)?,
+                });
             }
         }
-        let uids: HashSet<String> = items.iter().map(|i| object::uid(&i.obj).to_string()).collect();
+        let uids: HashSet<String> = items
+            .iter()
+            .map(|i| object::uid(&i.obj).to_string())
+            .collect();
         let mut dependents: HashMap<String, Vec<usize>> = HashMap::new();
         for (idx, item) in items.iter().enumerate() {
             for owner in object::owner_uids(&item.obj) {
                 dependents.entry(owner).or_default().push(idx);
             }
         }
-        let background = DeleteOptions { propagation: Some(Propagation::Background), ..DeleteOptions::default() };
+        let background = DeleteOptions {
+            propagation: Some(Propagation::Background),
+            ..DeleteOptions::default()
+        };
 
         // Garbage collection of dependents whose owners are all gone.
         for item in &items {
             let owners = object::owner_uids(&item.obj);
-            if owners.is_empty() || owners.iter().any(|o| uids.contains(o)) || object::is_deleting(&item.obj) {
+            if owners.is_empty()
+                || owners.iter().any(|o| uids.contains(o))
+                || object::is_deleting(&item.obj)
+            {
                 continue;
             }
-            debug!(kind = item.rt.kind, name = object::name(&item.obj), "collecting orphaned dependent");
+            debug!(
+                kind = item.rt.kind,
+                name = object::name(&item.obj),
+                "collecting orphaned dependent"
+            );
             self.delete_quietly(item, &background).await;
         }
 
@@ -147,8 +170,13 @@ impl<S: Store> ApiServer<S> {
             if finalizers.iter().any(|f| f == ORPHAN) {
                 for &d in &deps {
                     self.edit(&items[d], |o| {
-                        if let Some(refs) = o.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
-                            refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+                        if let Some(refs) = o
+                            .pointer_mut("/metadata/ownerReferences")
+                            .and_then(Value::as_array_mut)
+                        {
+                            refs.retain(|r| {
+                                r.get("uid").and_then(Value::as_str) != Some(uid.as_str())
+                            });
                             if refs.is_empty() {
                                 object::meta_mut(o).remove("ownerReferences");
                             }
@@ -157,15 +185,24 @@ impl<S: Store> ApiServer<S> {
                     .await;
                 }
                 self.edit(item, |o| {
-                    let f: Vec<String> = object::finalizers(o).into_iter().filter(|f| f != ORPHAN).collect();
+                    let f: Vec<String> = object::finalizers(o)
+                        .into_iter()
+                        .filter(|f| f != ORPHAN)
+                        .collect();
                     object::set_finalizers(o, &f);
                 })
                 .await;
             } else if finalizers.iter().any(|f| f == FOREGROUND) {
-                let foreground = DeleteOptions { propagation: Some(Propagation::Foreground), ..DeleteOptions::default() };
+                let foreground = DeleteOptions {
+                    propagation: Some(Propagation::Foreground),
+                    ..DeleteOptions::default()
+                };
                 if deps.is_empty() {
                     self.edit(item, |o| {
-                        let f: Vec<String> = object::finalizers(o).into_iter().filter(|f| f != FOREGROUND).collect();
+                        let f: Vec<String> = object::finalizers(o)
+                            .into_iter()
+                            .filter(|f| f != FOREGROUND)
+                            .collect();
                         object::set_finalizers(o, &f);
                     })
                     .await;
@@ -180,7 +217,8 @@ impl<S: Store> ApiServer<S> {
         }
 
         // Namespaces: default ServiceAccount while active, content removal while terminating.
-        let sa_rt = registry::by_plural("", "v1", "serviceaccounts").expect("serviceaccounts are served");
+        let sa_rt =
+            registry::by_plural("", "v1", "serviceaccounts").expect("serviceaccounts are served");
         for item in items.iter().filter(|i| i.rt.plural == "namespaces") {
             let ns = object::name(&item.obj).to_string();
             if !object::is_deleting(&item.obj) {
@@ -192,15 +230,21 @@ impl<S: Store> ApiServer<S> {
                 if !has_sa {
                     let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
                     match self.create_object(sa_rt, Some(&ns), sa, None, false).await {
-                        Ok(_) | Err(ApiError::AlreadyExists { .. }) | Err(ApiError::Forbidden(_)) => {}
-                        Err(e) => warn!(namespace = %ns, error = %e, "failed to create the default service account"),
+                        Ok(_)
+                        | Err(ApiError::AlreadyExists { .. })
+                        | Err(ApiError::Forbidden(_)) => {}
+                        Err(e) => {
+                            warn!(namespace = %ns, error = %e, "failed to create the default service account")
+                        }
                     }
                 }
                 continue;
             }
             let content: Vec<&Item> = items
                 .iter()
-                .filter(|i| i.rt.namespaced && object::meta_str(&i.obj, "namespace") == Some(ns.as_str()))
+                .filter(|i| {
+                    i.rt.namespaced && object::meta_str(&i.obj, "namespace") == Some(ns.as_str())
+                })
                 .collect();
             if content.is_empty() {
                 self.edit(item, |o| {
@@ -212,9 +256,15 @@ impl<S: Store> ApiServer<S> {
                 let nsrt = item.rt;
                 if let Ok(Some(current)) = self.get_object(nsrt, None, &ns) {
                     if object::finalizers(&current).is_empty()
-                        && current.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty())
+                        && current
+                            .pointer("/spec/finalizers")
+                            .and_then(Value::as_array)
+                            .is_none_or(|a| a.is_empty())
                     {
-                        let rv = object::resource_version(&current).ok().flatten().unwrap_or(0);
+                        let rv = object::resource_version(&current)
+                            .ok()
+                            .flatten()
+                            .unwrap_or(0);
                         let _ = self.store.delete(&nsrt.key(None, &ns), Some(rv)).await;
                         self.kick.notify_one();
                     }
@@ -230,9 +280,14 @@ impl<S: Store> ApiServer<S> {
 
     async fn delete_quietly(&self, item: &Item, opts: &DeleteOptions) {
         let ns = object::meta_str(&item.obj, "namespace").map(str::to_string);
-        match self.delete_object(item.rt, ns.as_deref(), object::name(&item.obj), opts, false).await {
+        match self
+            .delete_object(item.rt, ns.as_deref(), object::name(&item.obj), opts, false)
+            .await
+        {
             Ok(_) | Err(ApiError::NotFound { .. }) => {}
-            Err(e) => warn!(kind = item.rt.kind, name = object::name(&item.obj), error = %e, "delete failed"),
+            Err(e) => {
+                warn!(kind = item.rt.kind, name = object::name(&item.obj), error = %e, "delete failed")
+            }
         }
     }
 
@@ -241,11 +296,16 @@ impl<S: Store> ApiServer<S> {
         let ns = object::meta_str(&item.obj, "namespace").map(str::to_string);
         let name = object::name(&item.obj).to_string();
         for _ in 0..5 {
-            let Ok(Some(old)) = self.get_object(item.rt, ns.as_deref(), &name) else { return };
+            let Ok(Some(old)) = self.get_object(item.rt, ns.as_deref(), &name) else {
+                return;
+            };
             let rv = object::resource_version(&old).ok().flatten().unwrap_or(0);
             let mut new = old.clone();
             f(&mut new);
-            match self.write(item.rt, ns.as_deref(), &name, &old, new, rv, false).await {
+            match self
+                .write(item.rt, ns.as_deref(), &name, &old, new, rv, false)
+                .await
+            {
                 Ok(_) => return,
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::Api(e)) => {

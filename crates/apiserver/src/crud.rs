@@ -127,7 +127,10 @@ fn check_fields(
             v = rt.version,
             msg = strict::strict_error_message(&unknown)
         ))),
-        _ => Ok(unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect()),
+        _ => Ok(unknown
+            .iter()
+            .map(|p| format!("unknown field \"{p}\""))
+            .collect()),
     }
 }
 
@@ -141,7 +144,12 @@ fn invalid(rt: &ResourceType, name: &str, errs: &[validation::FieldError]) -> Ap
             json!({"reason": e.reason(), "message": msg, "field": e.field})
         })
         .collect();
-    ApiError::invalid(rt, name, validation::invalid_message(rt, name, errs), causes)
+    ApiError::invalid(
+        rt,
+        name,
+        validation::invalid_message(rt, name, errs),
+        causes,
+    )
 }
 
 fn store_error(rt: &ResourceType, name: &str, e: StoreError) -> ApiError {
@@ -155,12 +163,18 @@ fn store_error(rt: &ResourceType, name: &str, e: StoreError) -> ApiError {
 
 /// Kinds whose `metadata.generation` tracks spec changes.
 fn tracks_generation(rt: &ResourceType) -> bool {
-    matches!(rt.plural, "deployments" | "replicasets" | "daemonsets" | "statefulsets" | "jobs" | "pods")
+    matches!(
+        rt.plural,
+        "deployments" | "replicasets" | "daemonsets" | "statefulsets" | "jobs" | "pods"
+    )
 }
 
 /// Kinds a PUT may create, as upstream's `AllowCreateOnUpdate`.
 fn create_on_update(rt: &ResourceType) -> bool {
-    matches!(rt.plural, "endpoints" | "events" | "leases" | "endpointslices")
+    matches!(
+        rt.plural,
+        "endpoints" | "events" | "leases" | "endpointslices"
+    )
 }
 
 const APPLY_CT: &str = "application/apply-patch+yaml";
@@ -195,7 +209,12 @@ impl<S: Store> ApiServer<S> {
         }
     }
 
-    pub(crate) fn get_object(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Result<Option<Value>, ApiError> {
+    pub(crate) fn get_object(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
         match self.store.get(&rt.key(ns, name)) {
             Some(kv) => object::decode(&kv).map(Some),
             None => Ok(None),
@@ -220,7 +239,11 @@ impl<S: Store> ApiServer<S> {
         fields
             .check_supported(rt)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let limit = ctx.query.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+        let limit = ctx
+            .query
+            .int("limit")?
+            .filter(|l| *l > 0)
+            .map(|l| l as usize);
         let start_after = match ctx.query.get("continue") {
             Some(token) => Some(crate::respond::decode_continue(token)?),
             None => None,
@@ -259,7 +282,9 @@ impl<S: Store> ApiServer<S> {
             }
         }
         let continue_token = if more {
-            cursor.as_deref().map(|k| crate::respond::encode_continue(k, revision))
+            cursor
+                .as_deref()
+                .map(|k| crate::respond::encode_continue(k, revision))
         } else {
             None
         };
@@ -311,14 +336,21 @@ impl<S: Store> ApiServer<S> {
         } else {
             meta_mut(&mut obj).remove("namespace");
         }
-        let generate_name = object::meta_str(&obj, "generateName").unwrap_or("").to_string();
+        let generate_name = object::meta_str(&obj, "generateName")
+            .unwrap_or("")
+            .to_string();
         let given_name = object::name(&obj).to_string();
         let now = object::now_rfc3339();
         {
             let m = meta_mut(&mut obj);
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             m.insert("creationTimestamp".into(), json!(now));
-            for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
                 m.remove(f);
             }
             if tracks_generation(rt) {
@@ -331,12 +363,20 @@ impl<S: Store> ApiServer<S> {
         defaults::apply_defaults(rt, &mut obj);
         let root = root_message(rt)?;
         if let Some(manager) = manager {
-            let who = ManagerInfo { manager, api_version: &rt.api_version(), time: &now, subresource: None };
+            let who = ManagerInfo {
+                manager,
+                api_version: &rt.api_version(),
+                time: &now,
+                subresource: None,
+            };
             apply::record_update(None, &mut obj, root, &who);
         }
         for attempt in 0..8 {
             if given_name.is_empty() && !generate_name.is_empty() {
-                meta_mut(&mut obj).insert("name".into(), json!(format!("{generate_name}{}", object::random_suffix())));
+                meta_mut(&mut obj).insert(
+                    "name".into(),
+                    json!(format!("{generate_name}{}", object::random_suffix())),
+                );
             }
             let name = object::name(&obj).to_string();
             let errs = validation::validate_create(rt, &obj);
@@ -349,22 +389,31 @@ impl<S: Store> ApiServer<S> {
             if dry_run {
                 return Ok(obj);
             }
-            match self.store.create(&rt.key(ns, &name), object::encode(&obj)).await {
+            match self
+                .store
+                .create(&rt.key(ns, &name), object::encode(&obj))
+                .await
+            {
                 Ok(kv) => {
                     object::set_resource_version(&mut obj, kv.mod_revision);
                     self.kick.notify_one();
                     return Ok(obj);
                 }
-                Err(StoreError::AlreadyExists { .. }) if given_name.is_empty() && attempt < 7 => continue,
+                Err(StoreError::AlreadyExists { .. }) if given_name.is_empty() && attempt < 7 => {
+                    continue
+                }
                 Err(e) => return Err(store_error(rt, &name, e)),
             }
         }
-        Err(ApiError::Internal("could not generate a unique name".to_string()))
+        Err(ApiError::Internal(
+            "could not generate a unique name".to_string(),
+        ))
     }
 
     /// Refuses new content in a namespace that is missing or terminating.
     fn check_namespace_open(&self, ns: &str) -> Result<(), ApiError> {
-        let nsrt = gantry_api::registry::by_plural("", "v1", "namespaces").expect("namespaces are served");
+        let nsrt =
+            gantry_api::registry::by_plural("", "v1", "namespaces").expect("namespaces are served");
         match self.get_object(nsrt, None, ns)? {
             None => Err(ApiError::namespace_not_found(ns)),
             Some(n) if object::is_deleting(&n) => Err(ApiError::Forbidden(format!(
@@ -396,7 +445,9 @@ impl<S: Store> ApiServer<S> {
         loop {
             let Some(old) = self.get_object(rt, ns, &name)? else {
                 if create_on_update(rt) && sub.is_none() {
-                    let created = self.create_object(rt, ns, obj, Some(&manager), dry_run).await?;
+                    let created = self
+                        .create_object(rt, ns, obj, Some(&manager), dry_run)
+                        .await?;
                     return respond(rt, ctx.output()?, 201, &created, &warnings);
                 }
                 return Err(ApiError::not_found(rt, &name));
@@ -445,13 +496,24 @@ impl<S: Store> ApiServer<S> {
         {
             let m = meta_mut(&mut new);
             m.insert("name".into(), json!(name));
-            for f in ["namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for f in [
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match old_meta.get(f) {
                     Some(v) => m.insert(f.into(), v.clone()),
                     None => m.remove(f),
                 };
             }
-            if !m.get("managedFields").is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
+            let has_managed = m
+                .get("managedFields")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            if !has_managed {
                 if let Some(mf) = old_meta.get("managedFields") {
                     m.insert("managedFields".into(), mf.clone());
                 }
@@ -497,7 +559,11 @@ impl<S: Store> ApiServer<S> {
         crate::strategy::prepare_for_update(rt, old, &mut new);
         defaults::apply_defaults(rt, &mut new);
         if tracks_generation(rt) && sub.is_none() && new.get("spec") != old.get("spec") {
-            let gen = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+            let gen = old_meta
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
             meta_mut(&mut new).insert("generation".into(), json!(gen));
         }
         let errs = validation::validate_update(rt, &new, old);
@@ -530,7 +596,11 @@ impl<S: Store> ApiServer<S> {
         dry_run: bool,
     ) -> Result<Value, WriteError> {
         let key = rt.key(ns, name);
-        if object::is_deleting(&new) && object::finalizers(&new).is_empty() && !pending_grace(rt, &new) {
+        if object::is_deleting(&new)
+            && object::finalizers(&new).is_empty()
+            && !pending_grace(rt, &new)
+            && !namespace_pending(rt, &new)
+        {
             if dry_run {
                 return Ok(new);
             }
@@ -548,7 +618,11 @@ impl<S: Store> ApiServer<S> {
         if &new == old || dry_run {
             return Ok(new);
         }
-        match self.store.update(&key, object::encode(&new), Some(old_rv)).await {
+        match self
+            .store
+            .update(&key, object::encode(&new), Some(old_rv))
+            .await
+        {
             Ok(kv) => {
                 object::set_resource_version(&mut new, kv.mod_revision);
                 self.kick.notify_one();
@@ -564,7 +638,12 @@ impl<S: Store> ApiServer<S> {
         let ns = ctx.namespace()?;
         let name = ctx.name().to_string();
         let ct = ctx.content_type.as_deref().unwrap_or("");
-        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if media == APPLY_CT {
             return self.apply(ctx).await;
         }
@@ -583,7 +662,8 @@ impl<S: Store> ApiServer<S> {
                 .get_object(rt, ns, &name)?
                 .ok_or_else(|| ApiError::not_found(rt, &name))?;
             let old_rv = object::resource_version(&old)?.unwrap_or(0);
-            let patched = patch::apply_patch(&old, &ctx.body, ty, Some(root)).map_err(|e| patch_error(rt, &name, e))?;
+            let patched = patch::apply_patch(&old, &ctx.body, ty, Some(root))
+                .map_err(|e| patch_error(rt, &name, e))?;
             let warnings = check_fields(rt, root, &patched, mode)?;
             let patched_rv = object::resource_version(&patched)?;
             let pinned = patched_rv.is_some_and(|rv| rv != old_rv);
@@ -604,13 +684,18 @@ impl<S: Store> ApiServer<S> {
         let ns = ctx.namespace()?;
         let name = ctx.name().to_string();
         let Some(manager) = ctx.query.get("fieldManager").map(str::to_string) else {
-            return Err(ApiError::BadRequest("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests".to_string()));
+            return Err(ApiError::BadRequest(
+                "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests"
+                    .to_string(),
+            ));
         };
         let force = ctx.query.flag("force")?.unwrap_or(false);
         let config = codec::yaml_to_json(&ctx.body)
             .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
         if !config.is_object() {
-            return Err(ApiError::BadRequest("apply patch must be an object".to_string()));
+            return Err(ApiError::BadRequest(
+                "apply patch must be an object".to_string(),
+            ));
         }
         codec::check_kind(&config, rt, rt.kind, &rt.api_version())?;
         let body_name = object::name(&config);
@@ -633,7 +718,8 @@ impl<S: Store> ApiServer<S> {
                 subresource: sub.map(|s| s.name()),
             };
             let old = self.get_object(rt, ns, &name)?;
-            let applied = apply::apply(old.as_ref(), &config, root, &who, force).map_err(|e| apply_error(rt, &name, &e))?;
+            let applied = apply::apply(old.as_ref(), &config, root, &who, force)
+                .map_err(|e| apply_error(rt, &name, &e))?;
             let Some(old) = old else {
                 if sub.is_some() {
                     return Err(ApiError::not_found(rt, &name));
@@ -658,7 +744,9 @@ impl<S: Store> ApiServer<S> {
         let ns = ctx.namespace()?;
         let opts = crate::delete::DeleteOptions::parse(&ctx.query, &ctx.body)?;
         let dry_run = ctx.dry_run()? || opts.dry_run;
-        let (obj, gone) = self.delete_object(rt, ns, ctx.name(), &opts, dry_run).await?;
+        let (obj, gone) = self
+            .delete_object(rt, ns, ctx.name(), &opts, dry_run)
+            .await?;
         if gone && !matches!(rt.plural, "pods" | "namespaces") {
             let v = status::success(ctx.name(), rt.group, rt.plural, object::uid(&obj));
             return Ok(codec::json_response(200, &v));
@@ -686,13 +774,22 @@ impl<S: Store> ApiServer<S> {
                 continue;
             }
             let ns = object::meta_str(&obj, "namespace").map(str::to_string);
-            match self.delete_object(rt, ns.as_deref(), object::name(&obj), &opts, dry_run).await {
+            match self
+                .delete_object(rt, ns.as_deref(), object::name(&obj), &opts, dry_run)
+                .await
+            {
                 Ok((o, _)) => deleted.push(o),
                 Err(ApiError::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
-        respond_list(rt, ctx.output()?, deleted, self.store.current_revision(), None)
+        respond_list(
+            rt,
+            ctx.output()?,
+            deleted,
+            self.store.current_revision(),
+            None,
+        )
     }
 
     async fn get_scale(&self, ctx: RequestContext) -> Result<Response<Body>, ApiError> {
@@ -705,7 +802,11 @@ impl<S: Store> ApiServer<S> {
     }
 
     /// PUT or PATCH of `<resource>/scale`: only `spec.replicas` reaches the parent.
-    async fn write_scale(&self, ctx: RequestContext, is_put: bool) -> Result<Response<Body>, ApiError> {
+    async fn write_scale(
+        &self,
+        ctx: RequestContext,
+        is_put: bool,
+    ) -> Result<Response<Body>, ApiError> {
         let rt = ctx.path.rt;
         let ns = ctx.namespace()?;
         let name = ctx.name().to_string();
@@ -722,18 +823,32 @@ impl<S: Store> ApiServer<S> {
                 let ty = BodyType::from_content_type(ctx.content_type.as_deref())?;
                 codec::decode_object(ty, &ctx.body, "Scale")?
             } else {
-                let media = ctx.content_type.as_deref().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let media = ctx
+                    .content_type
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 let ty = PatchType::from_content_type(&media).ok_or_else(|| {
-                    ApiError::UnsupportedMediaType(format!("unsupported patch type {media} for scale"))
+                    ApiError::UnsupportedMediaType(format!(
+                        "unsupported patch type {media} for scale"
+                    ))
                 })?;
-                patch::apply_patch(&scale, &ctx.body, ty, scale_root).map_err(|e| patch_error(rt, &name, e))?
+                patch::apply_patch(&scale, &ctx.body, ty, scale_root)
+                    .map_err(|e| patch_error(rt, &name, e))?
             };
             if let Some(rv) = object::resource_version(&new_scale)? {
                 if rv != old_rv {
                     return Err(ApiError::modified(rt, &name));
                 }
             }
-            let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+            let replicas = new_scale
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             if replicas < 0 {
                 return Err(ApiError::Invalid {
                     message: format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"),
@@ -749,7 +864,12 @@ impl<S: Store> ApiServer<S> {
             match self.write(rt, ns, &name, &old, new, old_rv, dry_run).await {
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::Api(e)) => return Err(e),
-                Ok(written) => return Ok(codec::json_response(200, &crate::strategy::to_scale(&written))),
+                Ok(written) => {
+                    return Ok(codec::json_response(
+                        200,
+                        &crate::strategy::to_scale(&written),
+                    ))
+                }
             }
         }
     }
@@ -772,10 +892,24 @@ impl<S: Store> ApiServer<S> {
                 .ok_or_else(|| ApiError::not_found(rt, &name))?;
             let old_rv = object::resource_version(&old)?.unwrap_or(0);
             if object::is_deleting(&old) {
-                return Err(ApiError::conflict(rt, &name, format!("pod {name} is being deleted, cannot be assigned to a host"), Vec::new()));
+                return Err(ApiError::conflict(
+                    rt,
+                    &name,
+                    format!("pod {name} is being deleted, cannot be assigned to a host"),
+                    Vec::new(),
+                ));
             }
-            if let Some(current) = old.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                return Err(ApiError::conflict(rt, &name, format!("pod {name} is already assigned to node \"{current}\""), Vec::new()));
+            if let Some(current) = old
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                return Err(ApiError::conflict(
+                    rt,
+                    &name,
+                    format!("pod {name} is already assigned to node \"{current}\""),
+                    Vec::new(),
+                ));
             }
             let mut new = old.clone();
             new["spec"]["nodeName"] = json!(node);
@@ -783,7 +917,10 @@ impl<S: Store> ApiServer<S> {
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::Api(e)) => return Err(e),
                 Ok(_) => {
-                    return Ok(codec::json_response(201, &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201})))
+                    return Ok(codec::json_response(
+                        201,
+                        &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}),
+                    ))
                 }
             }
         }
@@ -798,10 +935,17 @@ impl<S: Store> ApiServer<S> {
             let ty = BodyType::from_content_type(ctx.content_type.as_deref())?;
             codec::decode_object(ty, &ctx.body, "Eviction")?
         };
-        let opts_body = eviction.get("deleteOptions").map(|v| serde_json::to_vec(v).unwrap_or_default()).unwrap_or_default();
+        let opts_body = eviction
+            .get("deleteOptions")
+            .map(|v| serde_json::to_vec(v).unwrap_or_default())
+            .unwrap_or_default();
         let opts = crate::delete::DeleteOptions::parse(&Query::default(), &opts_body)?;
-        self.delete_object(rt, ns, ctx.name(), &opts, opts.dry_run).await?;
-        Ok(codec::json_response(201, &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201})))
+        self.delete_object(rt, ns, ctx.name(), &opts, opts.dry_run)
+            .await?;
+        Ok(codec::json_response(
+            201,
+            &json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":201}),
+        ))
     }
 }
 
@@ -816,8 +960,24 @@ pub(crate) enum WriteError {
 /// agent confirms it stopped.
 fn pending_grace(rt: &ResourceType, obj: &Value) -> bool {
     rt.plural == "pods"
-        && obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
-        && obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0
+        && obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        && obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0
+}
+
+/// A namespace waits for its content to go while `spec.finalizers` is not empty.
+pub(crate) fn namespace_pending(rt: &ResourceType, obj: &Value) -> bool {
+    rt.plural == "namespaces"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
 }
 
 fn patch_error(rt: &ResourceType, name: &str, e: patch::PatchError) -> ApiError {

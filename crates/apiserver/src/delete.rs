@@ -51,10 +51,11 @@ impl DeleteOptions {
         if let Some(g) = q.int("gracePeriodSeconds")? {
             o.grace_period = Some(g);
         }
-        let policy = q
-            .get("propagationPolicy")
-            .map(str::to_string)
-            .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(str::to_string));
+        let policy = q.get("propagationPolicy").map(str::to_string).or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
         if let Some(p) = policy {
             o.propagation = Some(match p.as_str() {
                 "Background" => Propagation::Background,
@@ -67,11 +68,16 @@ impl DeleteOptions {
                 }
             });
         }
-        let orphan = q.flag("orphanDependents")?.or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
+        let orphan = q
+            .flag("orphanDependents")?
+            .or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
         if orphan == Some(true) && o.propagation.is_none() {
             o.propagation = Some(Propagation::Orphan);
         }
-        o.precondition_uid = body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+        o.precondition_uid = body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         o.precondition_rv = body
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -135,23 +141,28 @@ impl<S: Store> ApiServer<S> {
             }
             object::set_finalizers(&mut new, &finalizers);
             let now = object::now_rfc3339();
-            let namespace_pending = rt.plural == "namespaces"
-                && new.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            let namespace_pending = crate::crud::namespace_pending(rt, &new);
             let grace = self.grace_period(rt, &old, opts);
-            if object::is_deleting(&old) && finalizers == object::finalizers(&old) && grace.is_none() {
+            if object::is_deleting(&old)
+                && finalizers == object::finalizers(&old)
+                && grace.is_none()
+            {
                 // Already being deleted; nothing new to record.
                 return Ok((old, false));
             }
             if !finalizers.is_empty() || namespace_pending || grace.is_some() {
                 let m = meta_mut(&mut new);
-                if !m.get("deletionTimestamp").is_some_and(|v| !v.is_null()) {
+                if m.get("deletionTimestamp").is_none_or(|v| v.is_null()) {
                     let at = match grace {
                         Some(g) => gantry_api::time::format_rfc3339(object::now_unix() + g),
                         None => now.clone(),
                     };
                     m.insert("deletionTimestamp".into(), json!(at));
                 }
-                m.insert("deletionGracePeriodSeconds".into(), json!(grace.unwrap_or(0)));
+                m.insert(
+                    "deletionGracePeriodSeconds".into(),
+                    json!(grace.unwrap_or(0)),
+                );
                 if rt.plural == "namespaces" {
                     new["status"]["phase"] = json!("Terminating");
                 }
@@ -184,14 +195,20 @@ impl<S: Store> ApiServer<S> {
         if rt.plural != "pods" {
             return None;
         }
-        let bound = pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let bound = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         let running = !matches!(
             pod.pointer("/status/phase").and_then(Value::as_str),
             Some("Succeeded" | "Failed")
         );
         let grace = opts
             .grace_period
-            .or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                pod.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30);
         (bound && running && grace > 0).then_some(grace)
     }

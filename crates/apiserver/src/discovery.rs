@@ -154,7 +154,10 @@ pub fn api_group(group: &str) -> Value {
 /// Legacy `/api/v1` or `/apis/<g>/<v>`.
 pub fn api_resource_list(group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    for r in registry::RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for r in registry::RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         let mut v = json!({
             "name": r.plural,
             "singularName": r.singular,
@@ -186,7 +189,11 @@ pub fn api_resource_list(group: &str, version: &str) -> Value {
             resources.push(sv);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 

@@ -18,7 +18,9 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = Value::Object(Map::new());
     }
-    obj["metadata"].as_object_mut().expect("metadata was just made an object")
+    obj["metadata"]
+        .as_object_mut()
+        .expect("metadata was just made an object")
 }
 
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -37,7 +39,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     meta(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -113,7 +119,9 @@ pub fn resource_version(obj: &Value) -> Result<Option<i64>, ApiError> {
     match meta_str(obj, "resourceVersion") {
         None | Some("") => Ok(None),
         Some(rv) => rv.parse::<i64>().map(Some).map_err(|_| {
-            ApiError::BadRequest(format!("invalid resourceVersion \"{rv}\": must be an integer"))
+            ApiError::BadRequest(format!(
+                "invalid resourceVersion \"{rv}\": must be an integer"
+            ))
         }),
     }
 }

@@ -46,7 +46,10 @@ impl Pki {
     /// names and addresses the serving certificate must be valid for.
     pub fn load_or_create(data_dir: &Path, hosts: &[String]) -> Result<Pki, PkiError> {
         let dir = data_dir.join("pki");
-        fs::create_dir_all(&dir).map_err(|source| PkiError::Io { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir).map_err(|source| PkiError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let ca_path = dir.join("ca.crt");
         let ca_key_path = dir.join("ca.key");
         let cert_path = dir.join("apiserver.crt");
@@ -70,16 +73,26 @@ impl Pki {
         }
         let ca_pem = read(&ca_path)?;
         let admin_token = read(&token_path)?.trim().to_string();
-        Ok(Pki { ca_pem, admin_token, cert_path, key_path })
+        Ok(Pki {
+            ca_pem,
+            admin_token,
+            cert_path,
+            key_path,
+        })
     }
 
     /// A rustls server configuration offering HTTP/2 and HTTP/1.1.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, PkiError> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_path)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| PkiError::Pem { path: self.cert_path.clone(), detail: e.to_string() })?;
-        let key = PrivateKeyDer::from_pem_file(&self.key_path)
-            .map_err(|e| PkiError::Pem { path: self.key_path.clone(), detail: e.to_string() })?;
+            .map_err(|e| PkiError::Pem {
+                path: self.cert_path.clone(),
+                detail: e.to_string(),
+            })?;
+        let key = PrivateKeyDer::from_pem_file(&self.key_path).map_err(|e| PkiError::Pem {
+            path: self.key_path.clone(),
+            detail: e.to_string(),
+        })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -103,7 +116,9 @@ fn generate(hosts: &[String]) -> Result<(String, String, String, String), PkiErr
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "gantry-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gantry-ca");
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -131,32 +146,54 @@ fn generate(hosts: &[String]) -> Result<(String, String, String, String), PkiErr
     names.dedup();
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(names)?;
-    params.distinguished_name.push(DnType::CommonName, "gantry-apiserver");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "gantry-apiserver");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_after = rcgen::date_time_ymd(2035, 1, 1);
     let cert = params.signed_by(&key, &ca, &ca_key)?;
-    Ok((ca.pem(), ca_key.serialize_pem(), cert.pem(), key.serialize_pem()))
+    Ok((
+        ca.pem(),
+        ca_key.serialize_pem(),
+        cert.pem(),
+        key.serialize_pem(),
+    ))
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
-    fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_path_buf(), source })
+    fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<(), PkiError> {
-    fs::write(path, contents).map_err(|source| PkiError::Io { path: path.to_path_buf(), source })
+    fs::write(path, contents).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|source| PkiError::Io { path: path.to_path_buf(), source })?;
+        .map_err(|source| PkiError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     f.write_all(contents.as_bytes())
-        .map_err(|source| PkiError::Io { path: path.to_path_buf(), source })
+        .map_err(|source| PkiError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }

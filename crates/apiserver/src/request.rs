@@ -65,7 +65,10 @@ pub fn route(path: &str) -> Result<Route, ApiError> {
             }
         }
         ["apis", group, version] => {
-            if registry::group_versions().iter().any(|(g, v)| g == group && v == version) {
+            if registry::group_versions()
+                .iter()
+                .any(|(g, v)| g == group && v == version)
+            {
                 Ok(Route::GroupVersion(group.to_string(), version.to_string()))
             } else {
                 Err(not_found())
@@ -84,8 +87,15 @@ fn resource_path(group: &str, version: &str, segs: &[&str]) -> Option<Route> {
         _ => (false, segs),
     };
     let (namespace, rest) = match segs {
-        ["namespaces", ns, plural, rest @ ..] if registry::by_plural(group, version, plural).is_some() => {
-            (Some(ns.to_string()), std::iter::once(*plural).chain(rest.iter().copied()).collect::<Vec<_>>())
+        ["namespaces", ns, plural, rest @ ..]
+            if registry::by_plural(group, version, plural).is_some() =>
+        {
+            (
+                Some(ns.to_string()),
+                std::iter::once(*plural)
+                    .chain(rest.iter().copied())
+                    .collect::<Vec<_>>(),
+            )
         }
         _ => (None, segs.to_vec()),
     };
@@ -109,7 +119,13 @@ fn resource_path(group: &str, version: &str, segs: &[&str]) -> Option<Route> {
             Some(sub)
         }
     };
-    Some(Route::Resource(ResourcePath { rt, namespace, name, subresource, watch_prefix }))
+    Some(Route::Resource(ResourcePath {
+        rt,
+        namespace,
+        name,
+        subresource,
+        watch_prefix,
+    }))
 }
 
 /// Decoded query parameters, in order.
@@ -142,7 +158,11 @@ impl Query {
 
     /// All values of `key`.
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A boolean the way Go's `strconv.ParseBool` reads it (`1`, `t`, `T`, `TRUE`, `true`, `True`).
@@ -246,7 +266,8 @@ pub fn negotiate(accept: Option<&str>) -> Result<Output, ApiError> {
         }
     }
     Err(ApiError::NotAcceptable(
-        "only the following media types are accepted: application/json, application/yaml".to_string(),
+        "only the following media types are accepted: application/json, application/yaml"
+            .to_string(),
     ))
 }
 
@@ -256,7 +277,8 @@ mod tests {
 
     #[test]
     fn routes_namespaced_items_and_subresources() {
-        let Ok(Route::Resource(p)) = route("/apis/apps/v1/namespaces/shop/deployments/web/scale") else {
+        let Ok(Route::Resource(p)) = route("/apis/apps/v1/namespaces/shop/deployments/web/scale")
+        else {
             panic!("not a resource route");
         };
         assert_eq!(p.rt.plural, "deployments");
@@ -279,7 +301,9 @@ mod tests {
 
     #[test]
     fn query_tolerates_client_quirks() {
-        let q = Query::parse(Some("&labelSelector=&watch=True&fieldSelector=metadata.name%3Dweb"));
+        let q = Query::parse(Some(
+            "&labelSelector=&watch=True&fieldSelector=metadata.name%3Dweb",
+        ));
         assert_eq!(q.get("labelSelector"), None);
         assert_eq!(q.flag("watch").expect("valid"), Some(true));
         assert_eq!(q.get("fieldSelector"), Some("metadata.name=web"));

@@ -24,8 +24,12 @@ pub fn respond(
         Output::Json => codec::json_response(code, obj),
         Output::Yaml => codec::yaml_response(code, obj),
         Output::Table => {
-            let list_meta = json!({"resourceVersion": object::meta_str(obj, "resourceVersion").unwrap_or("")});
-            codec::json_response(code, &table::table(rt, std::slice::from_ref(obj), list_meta, &table_options()))
+            let list_meta =
+                json!({"resourceVersion": object::meta_str(obj, "resourceVersion").unwrap_or("")});
+            codec::json_response(
+                code,
+                &table::table(rt, std::slice::from_ref(obj), list_meta, &table_options()),
+            )
         }
         Output::PartialMetadata => codec::json_response(code, &partial(obj)),
     };
@@ -53,7 +57,9 @@ pub fn respond_list(
     }
     let list_meta = Value::Object(list_meta);
     Ok(match output {
-        Output::Table => codec::json_response(200, &table::table(rt, &items, list_meta, &table_options())),
+        Output::Table => {
+            codec::json_response(200, &table::table(rt, &items, list_meta, &table_options()))
+        }
         Output::PartialMetadata => {
             let items: Vec<Value> = items.iter().map(partial).collect();
             codec::json_response(
@@ -80,7 +86,10 @@ pub fn respond_list(
 }
 
 pub fn table_options() -> TableOptions {
-    TableOptions { include_object: IncludeObject::Metadata, now_unix: object::now_unix() }
+    TableOptions {
+        include_object: IncludeObject::Metadata,
+        now_unix: object::now_unix(),
+    }
 }
 
 /// `PartialObjectMetadata` of an object.
@@ -105,7 +114,10 @@ pub fn decode_continue(token: &str) -> Result<String, ApiError> {
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    v.get("start").and_then(Value::as_str).map(str::to_string).ok_or_else(bad)
+    v.get("start")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -115,7 +127,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let t = encode_continue("/registry/core/pods/shop/web-1", 42);
-        assert_eq!(decode_continue(&t).expect("valid"), "/registry/core/pods/shop/web-1");
+        assert_eq!(
+            decode_continue(&t).expect("valid"),
+            "/registry/core/pods/shop/web-1"
+        );
         assert!(decode_continue("not-a-token!").is_err());
     }
 }

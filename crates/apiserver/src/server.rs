@@ -113,7 +113,10 @@ impl<S: Store> ApiServer<S> {
         .await
     }
 
-    async fn dispatch(self: &Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, ApiError> {
         let path = req.uri().path().to_string();
         let route = request::route(&path);
         let public = matches!(route, Ok(Route::Version | Route::Health));
@@ -128,17 +131,27 @@ impl<S: Store> ApiServer<S> {
         let user_agent = header_str(&req, header::USER_AGENT);
         match route {
             Route::Version => Ok(codec::json_response(200, &discovery::version())),
-            Route::Health => Ok(codec::bytes_response(200, "text/plain; charset=utf-8", b"ok".to_vec())),
+            Route::Health => Ok(codec::bytes_response(
+                200,
+                "text/plain; charset=utf-8",
+                b"ok".to_vec(),
+            )),
             Route::CoreGroup => Ok(match discovery::aggregated_version(accept.as_deref()) {
                 Some(v) => aggregated(&discovery::aggregated(true, v), v),
-                None => codec::json_response(200, &discovery::api_versions(&self.config.advertise_address)),
+                None => codec::json_response(
+                    200,
+                    &discovery::api_versions(&self.config.advertise_address),
+                ),
             }),
             Route::Groups => Ok(match discovery::aggregated_version(accept.as_deref()) {
                 Some(v) => aggregated(&discovery::aggregated(false, v), v),
                 None => codec::json_response(200, &discovery::api_group_list()),
             }),
             Route::Group(g) => Ok(codec::json_response(200, &discovery::api_group(&g))),
-            Route::GroupVersion(g, v) => Ok(codec::json_response(200, &discovery::api_resource_list(&g, &v))),
+            Route::GroupVersion(g, v) => Ok(codec::json_response(
+                200,
+                &discovery::api_resource_list(&g, &v),
+            )),
             Route::OpenApiIndex => Ok(codec::json_response(200, &gantry_api::openapi::index())),
             Route::OpenApiDoc(p) => match gantry_api::openapi::document(&p) {
                 Some(doc) => Ok(codec::bytes_response(200, "application/json", doc.to_vec())),
@@ -150,7 +163,18 @@ impl<S: Store> ApiServer<S> {
                 }),
             },
             Route::Resource(rp) => {
-                let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+                let declared = req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<usize>().ok());
+                if declared.is_some_and(|len| len > MAX_BODY) {
+                    return Err(ApiError::TooLarge(MAX_BODY));
+                }
+                let body = if matches!(
+                    method,
+                    Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+                ) {
                     read_body(req.into_body()).await?
                 } else {
                     Bytes::new()
@@ -169,10 +193,17 @@ impl<S: Store> ApiServer<S> {
     }
 
     fn authenticated<B>(&self, req: &Request<B>) -> bool {
-        let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        let Some(auth) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
             return false;
         };
-        let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
+        let Some(token) = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+        else {
             return false;
         };
         constant_time_eq(token.trim().as_bytes(), self.config.admin_token.as_bytes())
@@ -196,17 +227,24 @@ fn aggregated(doc: &serde_json::Value, version: &str) -> Response<Body> {
 }
 
 fn header_str<B>(req: &Request<B>, name: header::HeaderName) -> Option<String> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ApiError::TooLarge(MAX_BODY))
             } else {
-                Err(ApiError::BadRequest(format!("failed to read the request body: {e}")))
+                Err(ApiError::BadRequest(format!(
+                    "failed to read the request body: {e}"
+                )))
             }
         }
     }

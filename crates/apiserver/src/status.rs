@@ -102,7 +102,12 @@ impl ApiError {
         )
     }
 
-    pub fn conflict(rt: &ResourceType, name: &str, message: String, causes: Vec<Value>) -> ApiError {
+    pub fn conflict(
+        rt: &ResourceType,
+        name: &str,
+        message: String,
+        causes: Vec<Value>,
+    ) -> ApiError {
         ApiError::Conflict {
             message,
             name: name.to_string(),
@@ -168,10 +173,26 @@ impl ApiError {
         status.insert("message".into(), json!(self.to_string()));
         status.insert("reason".into(), json!(self.reason()));
         let details = match self {
-            ApiError::NotFound { name, group, kind, .. }
-            | ApiError::AlreadyExists { name, group, kind, .. } => Some(details(name, group, kind, &[])),
-            ApiError::Conflict { name, group, kind, causes, .. }
-            | ApiError::Invalid { name, group, kind, causes, .. } => Some(details(name, group, kind, causes)),
+            ApiError::NotFound {
+                name, group, kind, ..
+            }
+            | ApiError::AlreadyExists {
+                name, group, kind, ..
+            } => Some(details(name, group, kind, &[])),
+            ApiError::Conflict {
+                name,
+                group,
+                kind,
+                causes,
+                ..
+            }
+            | ApiError::Invalid {
+                name,
+                group,
+                kind,
+                causes,
+                ..
+            } => Some(details(name, group, kind, causes)),
             _ => None,
         };
         if let Some(d) = details {

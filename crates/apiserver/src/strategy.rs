@@ -37,7 +37,9 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
 pub fn prepare_for_update(rt: &ResourceType, old: &Value, new: &mut Value) {
     if rt.plural == "services" {
         for f in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-            let missing = new.pointer(&format!("/spec/{f}")).is_none_or(|v| v.is_null() || v == "");
+            let missing = new
+                .pointer(&format!("/spec/{f}"))
+                .is_none_or(|v| v.is_null() || v == "");
             if missing {
                 if let Some(v) = old.pointer(&format!("/spec/{f}")) {
                     new["spec"][f] = v.clone();
@@ -49,7 +51,11 @@ pub fn prepare_for_update(rt: &ResourceType, old: &Value, new: &mut Value) {
 
 /// Kubernetes' QoS class of a pod from its containers' requests and limits.
 fn qos_class(pod: &Value) -> &'static str {
-    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut any = false;
     let mut guaranteed = !containers.is_empty();
     for c in &containers {
@@ -79,7 +85,13 @@ fn qos_class(pod: &Value) -> &'static str {
 pub fn to_scale(obj: &Value) -> Value {
     let meta = object::meta(obj).cloned().unwrap_or_default();
     let mut m = serde_json::Map::new();
-    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = meta.get(f) {
             m.insert(f.into(), v.clone());
         }
@@ -105,24 +117,40 @@ impl<S: Store> ApiServer<S> {
     /// Gives a new Service its ClusterIP and NodePorts.
     pub(crate) async fn allocate_service(&self, svc: &mut Value) -> Result<(), ApiError> {
         let _guard = self.alloc_lock.lock().await;
-        let rt = gantry_api::registry::by_plural("", "v1", "services").expect("services are served");
+        let rt =
+            gantry_api::registry::by_plural("", "v1", "services").expect("services are served");
         let mut used_ips = HashSet::new();
         let mut used_ports = HashSet::new();
         for kv in self.store.range(&rt.key_prefix(), None, 0).kvs {
-            let Ok(other) = object::decode(&kv) else { continue };
+            let Ok(other) = object::decode(&kv) else {
+                continue;
+            };
             if let Some(ip) = other.pointer("/spec/clusterIP").and_then(Value::as_str) {
                 used_ips.insert(ip.to_string());
             }
-            for p in other.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+            for p in other
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(np) = p.get("nodePort").and_then(Value::as_i64) {
                     used_ports.insert(np);
                 }
             }
         }
         let name = object::name(svc).to_string();
-        let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let ty = svc
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         if ty != "ExternalName" {
-            let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+            let requested = svc
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let ip = if requested == "None" {
                 requested
             } else if !requested.is_empty() {
@@ -137,7 +165,9 @@ impl<S: Store> ApiServer<S> {
                 requested
             } else {
                 free_ip(&used_ips, &name).ok_or_else(|| {
-                    ApiError::Internal("failed to allocate a ClusterIP: the service range is full".to_string())
+                    ApiError::Internal(
+                        "failed to allocate a ClusterIP: the service range is full".to_string(),
+                    )
                 })?
             };
             svc["spec"]["clusterIP"] = json!(ip);
@@ -156,7 +186,11 @@ impl<S: Store> ApiServer<S> {
                     }
                     let mut tries = 0;
                     while used_ports.contains(&next) && tries < 2768 {
-                        next = if next >= *NODE_PORTS.end() { *NODE_PORTS.start() } else { next + 1 };
+                        next = if next >= *NODE_PORTS.end() {
+                            *NODE_PORTS.start()
+                        } else {
+                            next + 1
+                        };
                         tries += 1;
                     }
                     used_ports.insert(next);
@@ -182,7 +216,9 @@ fn free_ip(used: &HashSet<String>, name: &str) -> Option<String> {
 }
 
 fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[cfg(test)]
@@ -195,7 +231,8 @@ mod tests {
         assert_eq!(qos_class(&best), "BestEffort");
         let guaranteed = json!({"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"1","memory":"1Gi"}}}]}});
         assert_eq!(qos_class(&guaranteed), "Guaranteed");
-        let burstable = json!({"spec":{"containers":[{"name":"a","resources":{"requests":{"cpu":"1"}}}]}});
+        let burstable =
+            json!({"spec":{"containers":[{"name":"a","resources":{"requests":{"cpu":"1"}}}]}});
         assert_eq!(qos_class(&burstable), "Burstable");
     }
 

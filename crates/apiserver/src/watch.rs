@@ -50,13 +50,18 @@ impl Filter {
 }
 
 impl<S: Store> ApiServer<S> {
-    pub(crate) async fn watch(self: &Arc<Self>, ctx: RequestContext) -> Result<Response<Body>, ApiError> {
+    pub(crate) async fn watch(
+        self: &Arc<Self>,
+        ctx: RequestContext,
+    ) -> Result<Response<Body>, ApiError> {
         let rt = ctx.path.rt;
         let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let fields = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        fields.check_supported(rt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        fields
+            .check_supported(rt)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let output = ctx.output()?;
         let bookmarks = ctx.query.flag("allowWatchBookmarks")?.unwrap_or(false);
         let send_initial = ctx.query.flag("sendInitialEvents")?;
@@ -88,12 +93,21 @@ impl<S: Store> ApiServer<S> {
                 });
             }
         }
-        let name = ctx.path.name.clone().or_else(|| fields.single_name().map(str::to_string));
+        let name = ctx
+            .path
+            .name
+            .clone()
+            .or_else(|| fields.single_name().map(str::to_string));
         let prefix = match (ctx.path.namespace.as_deref(), rt.namespaced) {
             (Some(ns), true) => rt.namespace_prefix(ns),
             _ => rt.key_prefix(),
         };
-        let filter = Filter { rt, labels, fields, name };
+        let filter = Filter {
+            rt,
+            labels,
+            fields,
+            name,
+        };
         // Initial state: an unset or "0" resourceVersion means "start from now, with what
         // exists sent as ADDED"; sendInitialEvents asks for the same from any version.
         let from_now = rv.is_empty() || rv == "0";
@@ -125,7 +139,10 @@ impl<S: Store> ApiServer<S> {
         }
         let watch = match self.store.watch(&prefix, start_rev) {
             Ok(w) => Some(w),
-            Err(StoreError::Compacted { requested, compacted }) => {
+            Err(StoreError::Compacted {
+                requested,
+                compacted,
+            }) => {
                 let err = ApiError::Gone {
                     message: format!("too old resource version: {requested} ({compacted})"),
                 };
@@ -135,13 +152,21 @@ impl<S: Store> ApiServer<S> {
             }
             Err(StoreError::FutureRevision { .. }) => {
                 // Ahead of us: start from the present, as a fresh list would.
-                Some(self.store.watch(&prefix, self.store.current_revision()).map_err(|e| ApiError::Internal(e.to_string()))?)
+                Some(
+                    self.store
+                        .watch(&prefix, self.store.current_revision())
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                )
             }
             Err(e) => return Err(ApiError::Internal(format!("watch failed: {e}"))),
         };
         if let Some(mut watch) = watch {
             tokio::spawn(async move {
-                let mut enc = Encoder { rt, output, sent_columns: false };
+                let mut enc = Encoder {
+                    rt,
+                    output,
+                    sent_columns: false,
+                };
                 for obj in &initial_objects {
                     if tx.send(enc.event("ADDED", obj)).await.is_err() {
                         return;
@@ -182,12 +207,20 @@ impl<S: Store> ApiServer<S> {
             drop(tx);
         }
         let body = StreamBody::new(stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
         }))
         .boxed_unsync();
         let mut resp = Response::new(body);
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        resp.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache, private"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache, private"),
+        );
         Ok(resp)
     }
 }
@@ -230,9 +263,14 @@ impl Encoder {
         let object = match self.output {
             Output::Table => {
                 let meta = json!({"resourceVersion": object::meta_str(obj, "resourceVersion").unwrap_or("")});
-                let mut t = table::table(self.rt, std::slice::from_ref(obj), meta, &respond::table_options());
+                let mut t = table::table(
+                    self.rt,
+                    std::slice::from_ref(obj),
+                    meta,
+                    &respond::table_options(),
+                );
                 if self.sent_columns {
-                    t["columnDefinitions"] = Value::Null;
+                    t["columnDefinitions"] = Value::Array(Vec::new());
                 }
                 self.sent_columns = true;
                 t
@@ -253,7 +291,8 @@ fn bookmark(rt: &ResourceType, rev: i64, initial_end: bool) -> Value {
 }
 
 fn event_line(ty: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": ty, "object": object})).expect("a Value always serialises");
+    let mut line = serde_json::to_vec(&json!({"type": ty, "object": object}))
+        .expect("a Value always serialises");
     line.push(b'\n');
     Bytes::from(line)
 }

@@ -13,7 +13,11 @@ use gantry_apiserver::{ApiServer, ApiServerConfig, Pki};
 use gantry_store::{WalStore, WalStoreConfig};
 
 #[derive(Parser)]
-#[command(name = "gantry", version, about = "An application-aware datacenter operating system that speaks the Kubernetes API")]
+#[command(
+    name = "gantry",
+    version,
+    about = "An application-aware datacenter operating system that speaks the Kubernetes API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,7 +62,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gantry: failed to start the async runtime: {e}");
@@ -86,7 +93,9 @@ fn default_data_dir() -> PathBuf {
     if is_root.unwrap_or(false) {
         return PathBuf::from("/var/lib/gantry");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/gantry")
 }
 
@@ -94,29 +103,63 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
-    let store = WalStore::open(WalStoreConfig::new(data_dir.join("store")))
-        .with_context(|| format!("failed to open the store in {}", data_dir.join("store").display()))?;
-    let hosts = if args.bind_address.is_unspecified() { Vec::new() } else { vec![args.bind_address.to_string()] };
-    let pki = Pki::load_or_create(&data_dir, &hosts).context("failed to set up cluster credentials")?;
+    let store = WalStore::open(WalStoreConfig::new(data_dir.join("store"))).with_context(|| {
+        format!(
+            "failed to open the store in {}",
+            data_dir.join("store").display()
+        )
+    })?;
+    let hosts = if args.bind_address.is_unspecified() {
+        Vec::new()
+    } else {
+        vec![args.bind_address.to_string()]
+    };
+    let pki =
+        Pki::load_or_create(&data_dir, &hosts).context("failed to set up cluster credentials")?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.api_port))
         .await
-        .with_context(|| format!("failed to listen on {}:{}", args.bind_address, args.api_port))?;
-    let local = listener.local_addr().context("failed to read the listening address")?;
-    let host = if args.bind_address.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { args.bind_address };
+        .with_context(|| {
+            format!(
+                "failed to listen on {}:{}",
+                args.bind_address, args.api_port
+            )
+        })?;
+    let local = listener
+        .local_addr()
+        .context("failed to read the listening address")?;
+    let host = if args.bind_address.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        args.bind_address
+    };
     let advertise = SocketAddr::new(host, local.port()).to_string();
     let url = format!("https://{advertise}");
     let kubeconfig = data_dir.join("kubeconfig");
     write_atomically(&kubeconfig, pki.kubeconfig(&url).as_bytes())
         .with_context(|| format!("failed to write {}", kubeconfig.display()))?;
 
-    let config = ApiServerConfig { admin_token: pki.admin_token.clone(), advertise_address: advertise };
+    let config = ApiServerConfig {
+        admin_token: pki.admin_token.clone(),
+        advertise_address: advertise,
+    };
     let server = ApiServer::new(store, config);
-    server.start_controllers().await.context("failed to bootstrap the cluster")?;
-    let tls = pki.server_config().context("failed to load the serving certificate")?;
+    server
+        .start_controllers()
+        .await
+        .context("failed to bootstrap the cluster")?;
+    let tls = pki
+        .server_config()
+        .context("failed to load the serving certificate")?;
 
     println!("gantry: API server listening on {url}");
-    println!("gantry: admin kubeconfig written to {}", kubeconfig.display());
-    println!("gantry: try: KUBECONFIG={} kubectl get namespaces", kubeconfig.display());
+    println!(
+        "gantry: admin kubeconfig written to {}",
+        kubeconfig.display()
+    );
+    println!(
+        "gantry: try: KUBECONFIG={} kubectl get namespaces",
+        kubeconfig.display()
+    );
     info!(url = %url, data_dir = %data_dir.display(), "gantry is up");
     server.serve(listener, tls, shutdown_signal()).await;
     info!("gantry stopped");
@@ -139,7 +182,12 @@ fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(contents)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _, Result};
 
 /// Where the gcloud SDK keeps versioned kubectl binaries on this machine.
-const KUBECTL_DIRS: &[&str] = &["/usr/lib/google-cloud-sdk/bin", "/usr/local/bin", "/usr/bin"];
+const KUBECTL_DIRS: &[&str] = &[
+    "/usr/lib/google-cloud-sdk/bin",
+    "/usr/local/bin",
+    "/usr/bin",
+];
 
 /// The `gantry` binary under test: `GANTRY_BIN`, else `target/<profile>/gantry` next to the
 /// running test executable.
@@ -38,7 +42,11 @@ pub fn gantry_bin() -> Result<PathBuf> {
 
 /// The path of `kubectl.<minor>` (e.g. "1.31"), or plain `kubectl` for "".
 pub fn kubectl_bin(version: &str) -> Result<PathBuf> {
-    let name = if version.is_empty() { "kubectl".to_string() } else { format!("kubectl.{version}") };
+    let name = if version.is_empty() {
+        "kubectl".to_string()
+    } else {
+        format!("kubectl.{version}")
+    };
     for dir in KUBECTL_DIRS {
         let p = Path::new(dir).join(&name);
         if p.exists() {
@@ -60,8 +68,17 @@ pub struct Gantry {
 impl Gantry {
     /// Starts `gantry up` on a free port and waits until it serves.
     pub fn start() -> Result<Gantry> {
-        let data = tempfile::Builder::new().prefix("gantry-test-").tempdir().context("failed to create a data dir")?;
-        let mut g = Gantry { child: None, kubeconfig: data.path().join("kubeconfig"), data, url: String::new(), port: 0 };
+        let data = tempfile::Builder::new()
+            .prefix("gantry-test-")
+            .tempdir()
+            .context("failed to create a data dir")?;
+        let mut g = Gantry {
+            child: None,
+            kubeconfig: data.path().join("kubeconfig"),
+            data,
+            url: String::new(),
+            port: 0,
+        };
         g.spawn(0)?;
         Ok(g)
     }
@@ -72,7 +89,8 @@ impl Gantry {
 
     /// The admin bearer token.
     pub fn token(&self) -> Result<String> {
-        let t = std::fs::read_to_string(self.data.path().join("pki/admin.token")).context("failed to read the admin token")?;
+        let t = std::fs::read_to_string(self.data.path().join("pki/admin.token"))
+            .context("failed to read the admin token")?;
         Ok(t.trim().to_string())
     }
 
@@ -80,7 +98,10 @@ impl Gantry {
         let mut child = Command::new(gantry_bin()?)
             .args(["up", "--api-port", &port.to_string(), "--data-dir"])
             .arg(self.data.path())
-            .env("GANTRY_LOG", std::env::var("GANTRY_LOG").unwrap_or_else(|_| "warn".to_string()))
+            .env(
+                "GANTRY_LOG",
+                std::env::var("GANTRY_LOG").unwrap_or_else(|_| "warn".to_string()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -103,7 +124,11 @@ impl Gantry {
                 bail!("gantry did not report its URL within 60 s (exit: {status:?})");
             }
         };
-        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or_else(|| anyhow!("bad url {url}"))?;
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow!("bad url {url}"))?;
         self.url = url;
         self.child = Some(child);
         self.wait_ready()
@@ -117,7 +142,10 @@ impl Gantry {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("gantry never became ready: {}", String::from_utf8_lossy(&out.stderr));
+                bail!(
+                    "gantry never became ready: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -141,8 +169,13 @@ impl Gantry {
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit status.
     pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
-        let mut c = self.child.take().ok_or_else(|| anyhow!("gantry is not running"))?;
-        let status = Command::new("kill").args(["-TERM", &c.id().to_string()]).status()?;
+        let mut c = self
+            .child
+            .take()
+            .ok_or_else(|| anyhow!("gantry is not running"))?;
+        let status = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()?;
         if !status.success() {
             bail!("kill -TERM failed");
         }
@@ -162,7 +195,10 @@ impl Gantry {
     /// Runs `kubectl.<version>` (or the machine's `kubectl` for "") with this cluster's
     /// kubeconfig.
     pub fn kubectl(&self, version: &str, args: &[&str]) -> Result<Output> {
-        self.kubectl_cmd(version)?.args(args).output().context("failed to run kubectl")
+        self.kubectl_cmd(version)?
+            .args(args)
+            .output()
+            .context("failed to run kubectl")
     }
 
     /// A kubectl command ready for more arguments, stdin or env.
@@ -199,8 +235,14 @@ impl Gantry {
             .stderr(Stdio::piped())
             .spawn()
             .context("failed to run kubectl")?;
-        child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?.write_all(stdin.as_bytes())?;
-        child.wait_with_output().context("failed to wait for kubectl")
+        child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no stdin"))?
+            .write_all(stdin.as_bytes())?;
+        child
+            .wait_with_output()
+            .context("failed to wait for kubectl")
     }
 
     /// `kubectl get … -o json` parsed.
@@ -213,7 +255,11 @@ impl Gantry {
     }
 
     /// Polls `f` until it returns `Ok(Some(_))` or the timeout passes.
-    pub fn eventually<T>(&self, timeout: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    pub fn eventually<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut() -> Result<Option<T>>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(v) = f()? {
