@@ -19,6 +19,8 @@ pub enum Route {
     Group(String),
     /// `/api/v1` or `/apis/<group>/<version>`
     GroupVersion(String, String),
+    /// `/openapi/v2` (a minimal protobuf document; kubectl checks `kind: List` files against it)
+    OpenApiV2,
     /// `/openapi/v3`
     OpenApiIndex,
     /// `/openapi/v3/<path>`
@@ -53,6 +55,7 @@ pub fn route(path: &str) -> Result<Route, ApiError> {
         ["healthz", ..] | ["livez", ..] | ["readyz", ..] => Ok(Route::Health),
         ["api"] => Ok(Route::CoreGroup),
         ["apis"] => Ok(Route::Groups),
+        ["openapi", "v2"] => Ok(Route::OpenApiV2),
         ["openapi", "v3"] => Ok(Route::OpenApiIndex),
         ["openapi", "v3", rest @ ..] => Ok(Route::OpenApiDoc(rest.join("/"))),
         ["api", "v1"] => Ok(Route::GroupVersion(String::new(), "v1".to_string())),

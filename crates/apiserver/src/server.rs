@@ -152,6 +152,11 @@ impl<S: Store> ApiServer<S> {
                 200,
                 &discovery::api_resource_list(&g, &v),
             )),
+            Route::OpenApiV2 => Ok(codec::bytes_response(
+                200,
+                gantry_api::openapi::V2_CONTENT_TYPE,
+                gantry_api::openapi::v2_document().to_vec(),
+            )),
             Route::OpenApiIndex => Ok(codec::json_response(200, &gantry_api::openapi::index())),
             Route::OpenApiDoc(p) => match gantry_api::openapi::document(&p) {
                 Some(doc) => Ok(codec::bytes_response(200, "application/json", doc.to_vec())),
