@@ -11,3 +11,4 @@
 pub mod defaults;
 pub mod registry;
 pub mod schema;
+pub mod validation;
