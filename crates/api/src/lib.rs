@@ -9,6 +9,7 @@
 //! pass the current time in.
 
 pub mod defaults;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod validation;
