@@ -12,4 +12,5 @@ pub mod defaults;
 pub mod protobuf;
 pub mod registry;
 pub mod schema;
+pub mod strict;
 pub mod validation;

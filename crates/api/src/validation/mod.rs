@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::registry::ResourceType;
 
+pub(crate) use format::go_quote;
 pub use meta::{
     is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
     is_valid_label_value,
