@@ -38,7 +38,8 @@ pub(super) fn config_map(obj: &Value, errs: &mut Vec<FieldError>) {
         }
     }
     if total > MAX_DATA_BYTES {
-        errs.push(Path::root("").too_long(MAX_DATA_BYTES));
+        // Upstream reports the whole object on an empty root path, which prints as `[]`.
+        errs.push(Path::root("[]").too_long(MAX_DATA_BYTES));
     }
 }
 
@@ -212,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             messages(&validate_create(rt("", "ConfigMap"), &cm)),
-            vec![": Too long: may not be more than 1048576 bytes"]
+            vec!["[]: Too long: may not be more than 1048576 bytes"]
         );
     }
 

@@ -15,6 +15,7 @@ mod format;
 mod meta;
 mod networking;
 mod pod;
+mod pod_update;
 
 use serde_json::Value;
 
@@ -121,7 +122,7 @@ pub fn validate_update(rt: &ResourceType, new: &Value, old: &Value) -> Vec<Field
     let mut errs = meta::object_meta_update(rt, new, old);
     kind_rules(rt, new, &mut errs);
     match (rt.group, rt.kind) {
-        ("", "Pod") => pod::pod_update(new, old, &mut errs),
+        ("", "Pod") => pod_update::pod_update(new, old, &mut errs),
         ("", "Service") => networking::service_update(new, old, &mut errs),
         ("", "ConfigMap") => config::config_map_update(new, old, &mut errs),
         ("", "Secret") => config::secret_update(new, old, &mut errs),
