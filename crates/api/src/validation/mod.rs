@@ -16,6 +16,7 @@ mod meta;
 mod networking;
 mod pod;
 mod pod_update;
+mod resources;
 
 use serde_json::Value;
 

@@ -209,6 +209,7 @@ fn container(
             errs.push(mp.child("mountPath").required(""));
         }
     }
+    super::resources::requirements(field_of(c, "resources"), &path.child("resources"), errs);
     let sidecar = init && str_of(c, "restartPolicy") == "Always";
     for key in ["livenessProbe", "readinessProbe", "startupProbe"] {
         let Some(probe) = c.get(key).filter(|p| p.is_object()) else {
