@@ -353,6 +353,72 @@ mod tests {
         assert_eq!(es["ports"][1]["protocol"], "UDP");
     }
 
+    /// Every field defaulting adds must exist in the wire schema, or a defaulted object would
+    /// fail strict decoding when a client sends it back.
+    #[test]
+    fn defaulted_objects_have_only_schema_fields() {
+        let tpl = json!({"metadata": {"labels": {"app": "a"}}, "spec": {"hostNetwork": true,
+            "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}],
+                "livenessProbe": {"httpGet": {"port": 80}}, "resources": {"limits": {"cpu": "1"}},
+                "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]}],
+            "volumes": [{"name": "v"}, {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}]}});
+        let cases = [
+            ("", "Pod", tpl.clone()),
+            (
+                "",
+                "Service",
+                json!({"spec": {"type": "LoadBalancer", "sessionAffinity": "ClientIP", "ports": [{"port": 80}]}}),
+            ),
+            ("", "Secret", json!({"stringData": {"a": "b"}})),
+            ("", "Namespace", json!({"metadata": {"name": "n"}})),
+            ("", "Node", json!({"status": {"capacity": {"cpu": "1"}}})),
+            (
+                "",
+                "Endpoints",
+                json!({"subsets": [{"ports": [{"port": 1}]}]}),
+            ),
+            (
+                "discovery.k8s.io",
+                "EndpointSlice",
+                json!({"ports": [{"port": 1}]}),
+            ),
+            (
+                "apps",
+                "Deployment",
+                json!({"spec": {"template": tpl.clone()}}),
+            ),
+            (
+                "apps",
+                "ReplicaSet",
+                json!({"spec": {"template": tpl.clone()}}),
+            ),
+            (
+                "apps",
+                "DaemonSet",
+                json!({"spec": {"template": tpl.clone()}}),
+            ),
+            (
+                "apps",
+                "StatefulSet",
+                json!({"spec": {"template": tpl.clone(), "volumeClaimTemplates": [{"metadata": {"name": "d"}}]}}),
+            ),
+            (
+                "batch",
+                "Job",
+                json!({"spec": {"podFailurePolicy": {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "X"}]}]}, "template": tpl}}),
+            ),
+        ];
+        for (group, kind, obj) in cases {
+            let obj = defaulted(group, kind, obj);
+            let schema = crate::schema::kind_message(group, "v1", kind).expect("kind has a schema");
+            assert_eq!(
+                crate::strict::unknown_fields(schema, &obj),
+                Vec::<String>::new(),
+                "{kind}"
+            );
+        }
+    }
+
     #[test]
     fn kinds_without_defaults_are_untouched() {
         let cm = json!({"metadata": {"name": "c"}, "data": {"k": "v"}});

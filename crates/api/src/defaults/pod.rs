@@ -21,10 +21,16 @@ pub(super) fn pod(root: &mut Map<String, Value>) {
         }
     }
     default_value(spec, "enableServiceLinks", json!(true));
-    // Set by the Priority admission plugin upstream when no priority class applies; Gantry
-    // has no such plugin, and clients expect to read these back.
-    default_value(spec, "priority", json!(0));
-    default_str(spec, "preemptionPolicy", "PreemptLowerPriority");
+    // Set by the Priority admission plugin upstream when no priority class applies; clients
+    // expect to read these back. A named class is the API server's to resolve.
+    let no_class = spec
+        .get("priorityClassName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    if no_class {
+        default_value(spec, "priority", json!(0));
+        default_str(spec, "preemptionPolicy", "PreemptLowerPriority");
+    }
     if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
         for key in ["containers", "initContainers"] {
             for c in objects_mut(spec, key) {
@@ -224,6 +230,10 @@ mod tests {
         assert_eq!(s["enableServiceLinks"], true);
         assert_eq!(s["priority"], 0);
         assert_eq!(s["preemptionPolicy"], "PreemptLowerPriority");
+        let classed = pod_of(
+            json!({"priorityClassName": "high", "containers": [{"name": "c", "image": "x:1"}]}),
+        );
+        assert!(classed["spec"].get("priority").is_none());
     }
 
     #[test]
