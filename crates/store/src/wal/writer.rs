@@ -20,6 +20,8 @@ use super::record::{self, LogOp, MAX_BATCH_BYTES};
 use super::{read, write, Shared, WalStoreConfig};
 use crate::{Event, KeyValue, StoreError};
 
+/// Largest key plus value accepted, leaving room in a record for its fixed fields.
+const MAX_VALUE_BYTES: usize = record::MAX_RECORD_BYTES - 64;
 /// Most requests folded into one fsync.
 const MAX_BATCH_OPS: usize = 8192;
 
@@ -263,6 +265,17 @@ fn plan(op: Op, current: Option<KeyValue>, revision: i64) -> Result<Event, Store
             _ => Ok(cur),
         },
     };
+    if let Op::Create { key, value } | Op::Update { key, value, .. } = &op {
+        // A record recovery would reject must never be written.
+        let size = key.len() + value.len();
+        if size > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                key: key.to_string(),
+                size,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+    }
     match op {
         Op::Create { key, value } => match current {
             Some(_) => Err(StoreError::AlreadyExists {
@@ -351,6 +364,18 @@ mod tests {
                 actual: 3,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn oversized_value_is_refused_before_it_reaches_the_log() {
+        let op = Op::Create {
+            key: Arc::from("/k"),
+            value: Bytes::from(vec![0u8; MAX_VALUE_BYTES]),
+        };
+        assert!(matches!(
+            plan(op, None, 1),
+            Err(StoreError::TooLarge { .. })
         ));
     }
 
