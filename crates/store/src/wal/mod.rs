@@ -79,20 +79,20 @@ impl WalStore {
     /// snapshot and log (truncating a torn tail), and starts the writer thread.
     pub fn open(config: WalStoreConfig) -> Result<Arc<WalStore>, StoreError> {
         let lock = files::lock_dir(&config.dir)?;
-        let recovered = files::recover(&config.dir, config.history)?;
+        let mut recovered = files::recover(&config.dir, config.history)?;
         tracing::info!(
             dir = %config.dir.display(),
             revision = recovered.state.revision,
             keys = recovered.state.kvs.len(),
             "store opened"
         );
+        // The writer gets the log; the recovered state moves behind the shared lock.
+        let state = std::mem::replace(&mut recovered.state, State::new(0, 0));
         let shared = Arc::new(Shared {
-            state: RwLock::new(State::new(0, 0)),
+            state: RwLock::new(state),
             watch_buffer: config.watch_buffer,
             syncs: AtomicU64::new(0),
         });
-        let mut recovered = recovered;
-        *write(&shared.state) = std::mem::replace(&mut recovered.state, State::new(0, 0));
         let (tx, rx) = std_mpsc::channel();
         let writer = Writer::new(shared.clone(), config, recovered);
         let thread = std::thread::Builder::new()
