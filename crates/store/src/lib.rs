@@ -82,6 +82,14 @@ pub enum StoreError {
     Compacted { requested: i64, compacted: i64 },
     #[error("revision {requested} is in the future; current revision is {current}")]
     FutureRevision { requested: i64, current: i64 },
+    #[error(
+        "key {key} with value of {size} bytes exceeds the store's record limit of {limit} bytes"
+    )]
+    TooLarge {
+        key: String,
+        size: usize,
+        limit: usize,
+    },
     #[error("store I/O failed")]
     Io(#[from] std::io::Error),
     #[error("store data is corrupt: {0}")]

@@ -2,7 +2,8 @@
 //!
 //! Invariant: every step that changes which files exist is followed by an fsync of the
 //! directory, and recovery accepts every state a crash between two steps can leave behind:
-//! a leftover `snap.tmp` is ignored, logs wholly at or below the snapshot are skipped.
+//! a leftover `snap.tmp` is ignored, logs wholly at or below the snapshot are skipped, and a
+//! log is deleted only after a snapshot covering it is durable.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -95,16 +96,20 @@ pub(crate) fn recover(dir: &Path, history: usize) -> Result<Recovered, StoreErro
     })
 }
 
-/// Writes a snapshot of `entries` at `revision` crash-safely (temp file, fsync, rename, fsync
-/// directory), then creates the empty log that follows it. Returns the new log.
-pub(crate) fn write_snapshot(
-    dir: &Path,
-    revision: i64,
-    entries: &[KeyValue],
-) -> io::Result<(File, PathBuf)> {
+/// Creates the empty log whose first record will be `start`, durably.
+pub(crate) fn create_log(dir: &Path, start: i64) -> io::Result<(File, PathBuf)> {
+    let path = log_path(dir, start);
+    let log = OpenOptions::new().create(true).append(true).open(&path)?;
+    sync_dir(dir)?;
+    Ok((log, path))
+}
+
+/// Writes a snapshot of `entries` at `revision` crash-safely: temp file, fsync, rename,
+/// fsync directory. Until the rename lands, recovery simply replays the older logs.
+pub(crate) fn write_snapshot(dir: &Path, revision: i64, entries: &[KeyValue]) -> io::Result<()> {
     let tmp = dir.join(SNAPSHOT_TMP);
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = Vec::with_capacity(1 << 17);
     record::encode_snapshot_header(&mut buf, revision, entries.len() as u64);
     for kv in entries {
         record::encode_snapshot_entry(
@@ -124,21 +129,15 @@ pub(crate) fn write_snapshot(
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, snapshot_path(dir, revision))?;
-    sync_dir(dir)?;
-    let path = log_path(dir, revision + 1);
-    let log = OpenOptions::new().create(true).append(true).open(&path)?;
-    sync_dir(dir)?;
-    Ok((log, path))
+    sync_dir(dir)
 }
 
-/// Deletes every log but `active` and every snapshot older than `revision`.
-pub(crate) fn remove_obsolete(dir: &Path, revision: i64, active: &Path) -> io::Result<()> {
+/// Deletes the logs a snapshot at `revision` covers (those starting at or below it) and
+/// every older snapshot.
+pub(crate) fn remove_obsolete(dir: &Path, revision: i64) -> io::Result<()> {
     let (snaps, logs) = list(dir)?;
-    for start in logs {
-        let path = log_path(dir, start);
-        if path != active {
-            fs::remove_file(path)?;
-        }
+    for start in logs.into_iter().filter(|&s| s <= revision) {
+        fs::remove_file(log_path(dir, start))?;
     }
     for rev in snaps.into_iter().filter(|&r| r < revision) {
         fs::remove_file(snapshot_path(dir, rev))?;
@@ -277,4 +276,67 @@ fn log_path(dir: &Path, start: i64) -> PathBuf {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn write_log(dir: &Path, start: i64, records: &[(LogOp, &str)]) {
+        let mut buf = Vec::new();
+        for (i, (op, key)) in records.iter().enumerate() {
+            record::encode_log(&mut buf, *op, start + i as i64, key, b"v");
+        }
+        fs::write(log_path(dir, start), buf).expect("write log");
+    }
+
+    #[test]
+    fn crash_after_log_switch_before_snapshot_replays_both_logs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_log(
+            dir.path(),
+            1,
+            &[(LogOp::Put, "/a"), (LogOp::Put, "/b"), (LogOp::Put, "/a")],
+        );
+        write_log(dir.path(), 4, &[(LogOp::Delete, "/b")]);
+        let r = recover(dir.path(), 100).expect("recovers");
+        assert_eq!(r.state.revision, 4);
+        assert_eq!(r.state.kvs.keys().map(|k| &**k).collect::<Vec<_>>(), ["/a"]);
+        assert_eq!(r.state.kvs["/a"].create_revision, 1);
+        assert_eq!(r.log_path, log_path(dir.path(), 4));
+        assert!(
+            log_path(dir.path(), 1).exists(),
+            "a log not covered by a snapshot is kept"
+        );
+    }
+
+    #[test]
+    fn crash_after_snapshot_before_cleanup_skips_covered_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_log(dir.path(), 1, &[(LogOp::Put, "/a"), (LogOp::Put, "/b")]);
+        let kv = |k: &str, rev| KeyValue {
+            key: Arc::from(k),
+            value: bytes::Bytes::from_static(b"v"),
+            create_revision: rev,
+            mod_revision: rev,
+        };
+        write_snapshot(dir.path(), 2, &[kv("/a", 1), kv("/b", 2)]).expect("snapshot");
+        write_log(dir.path(), 3, &[(LogOp::Put, "/c")]);
+        let r = recover(dir.path(), 100).expect("recovers");
+        assert_eq!(r.state.revision, 3);
+        assert_eq!(r.state.kvs.len(), 3);
+        assert!(!log_path(dir.path(), 1).exists(), "covered log is deleted");
+    }
+
+    #[test]
+    fn gap_in_revisions_is_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_log(dir.path(), 1, &[(LogOp::Put, "/a")]);
+        write_log(dir.path(), 5, &[(LogOp::Put, "/b")]);
+        assert!(matches!(
+            recover(dir.path(), 100),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }

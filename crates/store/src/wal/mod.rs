@@ -12,6 +12,7 @@ mod state;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
@@ -69,6 +70,8 @@ pub struct WalStore {
 pub(crate) struct Shared {
     state: RwLock<State>,
     watch_buffer: usize,
+    /// Log fsyncs since open (one per committed batch).
+    syncs: AtomicU64,
 }
 
 impl WalStore {
@@ -76,19 +79,20 @@ impl WalStore {
     /// snapshot and log (truncating a torn tail), and starts the writer thread.
     pub fn open(config: WalStoreConfig) -> Result<Arc<WalStore>, StoreError> {
         let lock = files::lock_dir(&config.dir)?;
-        let recovered = files::recover(&config.dir, config.history)?;
+        let mut recovered = files::recover(&config.dir, config.history)?;
         tracing::info!(
             dir = %config.dir.display(),
             revision = recovered.state.revision,
             keys = recovered.state.kvs.len(),
             "store opened"
         );
+        // The writer gets the log; the recovered state moves behind the shared lock.
+        let state = std::mem::replace(&mut recovered.state, State::new(0, 0));
         let shared = Arc::new(Shared {
-            state: RwLock::new(State::new(0, 0)),
+            state: RwLock::new(state),
             watch_buffer: config.watch_buffer,
+            syncs: AtomicU64::new(0),
         });
-        let mut recovered = recovered;
-        *write(&shared.state) = std::mem::replace(&mut recovered.state, State::new(0, 0));
         let (tx, rx) = std_mpsc::channel();
         let writer = Writer::new(shared.clone(), config, recovered);
         let thread = std::thread::Builder::new()
@@ -100,6 +104,12 @@ impl WalStore {
             thread: Some(thread),
             _lock: lock,
         }))
+    }
+
+    /// Number of log fsyncs since open; with group commit one covers a whole batch, so
+    /// writes divided by this is the mean batch size.
+    pub fn log_syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
     }
 
     fn submit(

@@ -72,9 +72,11 @@ impl State {
                 self.kvs.remove(&prev.key);
             }
         }
-        // Publishing never blocks the writer: a slow watcher loses its channel instead.
+        // Publishing never blocks the writer: a slow watcher loses its channel instead. Also
+        // forget watchers whose receiver is gone, even if their prefix sees no traffic.
         self.watchers.retain(|w| {
-            !event.key().starts_with(&w.prefix) || w.tx.try_send(event.clone()).is_ok()
+            !w.tx.is_closed()
+                && (!event.key().starts_with(&w.prefix) || w.tx.try_send(event.clone()).is_ok())
         });
         self.ring.push_back(event);
         while self.ring.len() > self.history {
@@ -244,6 +246,16 @@ mod tests {
             s.watch("/", 6, 10),
             Err(StoreError::FutureRevision { .. })
         ));
+    }
+
+    #[test]
+    fn cancelled_watches_are_forgotten_even_without_matching_events() {
+        let mut s = State::new(0, 100);
+        let quiet = s.watch("/quiet/", 0, 10).expect("watch");
+        drop(quiet);
+        let _busy = s.watch("/busy/", 0, 10).expect("watch");
+        put(&mut s, "/busy/1", "v");
+        assert_eq!(s.watchers.len(), 1);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The single writer thread: group commit, CAS evaluation, log appends, snapshots.
+//! The single writer thread: group commit, CAS evaluation, log appends, and starting
+//! snapshots (written on a helper thread while the writer appends to a fresh log).
 //!
 //! Invariant: a reply is sent only after the batch holding its record was fdatasync'd and
 //! applied to memory, so an acknowledged write survives a crash and is visible to readers.
@@ -9,6 +10,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -18,6 +20,8 @@ use super::record::{self, LogOp, MAX_BATCH_BYTES};
 use super::{read, write, Shared, WalStoreConfig};
 use crate::{Event, KeyValue, StoreError};
 
+/// Largest key plus value accepted, leaving room in a record for its fixed fields.
+const MAX_VALUE_BYTES: usize = record::MAX_RECORD_BYTES - 64;
 /// Most requests folded into one fsync.
 const MAX_BATCH_OPS: usize = 8192;
 
@@ -51,6 +55,8 @@ pub(crate) struct Writer {
     log_bytes: u64,
     /// After a failed snapshot, do not retry before the log reaches this size.
     snapshot_retry_at: u64,
+    /// The snapshot being written in the background, at most one at a time.
+    snapshot_job: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl Writer {
@@ -62,6 +68,7 @@ impl Writer {
             log_path: recovered.log_path,
             log_bytes: recovered.log_bytes,
             snapshot_retry_at: 0,
+            snapshot_job: None,
         }
     }
 
@@ -91,6 +98,8 @@ impl Writer {
             self.maybe_snapshot();
         }
         write(&self.shared.state).close_watchers();
+        // Leave the directory alone once the store is closed (the lock goes with it).
+        self.finish_snapshot(true);
     }
 
     fn commit(&mut self, batch: Vec<Request>) -> io::Result<()> {
@@ -135,6 +144,9 @@ impl Writer {
                 return Err(err);
             }
             self.log_bytes += buf.len() as u64;
+            self.shared
+                .syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut state = write(&self.shared.state);
             for event in outcomes.iter().filter_map(|(_, r)| r.as_ref().ok()) {
                 state.apply(event.clone());
@@ -147,8 +159,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Rewrites the log as a snapshot once it is several times larger than the live data.
+    /// Starts a snapshot once the log is several times larger than the live data: switches
+    /// to a fresh log at once, then writes the snapshot on another thread so writes go on.
     fn maybe_snapshot(&mut self) {
+        if !self.finish_snapshot(false) {
+            return;
+        }
         let live = read(&self.shared.state).live_bytes;
         if self.log_bytes < self.config.snapshot_min_log_bytes
             || self.log_bytes < live.saturating_mul(self.config.snapshot_ratio)
@@ -156,16 +172,8 @@ impl Writer {
         {
             return;
         }
-        if let Err(err) = self.snapshot() {
-            tracing::warn!(error = %err, "store snapshot failed; will retry later");
-            self.snapshot_retry_at = self.log_bytes.saturating_mul(2);
-        }
-    }
-
-    fn snapshot(&mut self) -> io::Result<()> {
-        let started = std::time::Instant::now();
-        // Only this thread writes, so the copy is consistent without holding the lock while
-        // writing; values are reference-counted, so the copy is cheap.
+        // Only this thread writes, so this copy is consistent; values are reference-counted,
+        // so it is cheap.
         let (revision, entries) = {
             let state = read(&self.shared.state);
             (
@@ -173,21 +181,57 @@ impl Writer {
                 state.kvs.values().cloned().collect::<Vec<_>>(),
             )
         };
-        let (log, log_path) = files::write_snapshot(&self.config.dir, revision, &entries)?;
-        let old_bytes = self.log_bytes;
+        let (log, log_path) = match files::create_log(&self.config.dir, revision + 1) {
+            Ok(created) => created,
+            Err(err) => {
+                tracing::warn!(error = %err, "store log switch failed; will retry later");
+                self.snapshot_retry_at = self.log_bytes.saturating_mul(2);
+                return;
+            }
+        };
+        let old_log_bytes = std::mem::replace(&mut self.log_bytes, 0);
         self.log = log;
         self.log_path = log_path;
-        self.log_bytes = 0;
         self.snapshot_retry_at = 0;
-        files::remove_obsolete(&self.config.dir, revision, &self.log_path)?;
-        tracing::info!(
-            revision,
-            keys = entries.len(),
-            old_log_bytes = old_bytes,
-            millis = started.elapsed().as_millis() as u64,
-            "store snapshot written"
-        );
-        Ok(())
+        let dir = self.config.dir.clone();
+        let job = std::thread::Builder::new()
+            .name("gantry-store-snapshot".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                files::write_snapshot(&dir, revision, &entries)?;
+                files::remove_obsolete(&dir, revision)?;
+                tracing::info!(
+                    revision,
+                    keys = entries.len(),
+                    old_log_bytes,
+                    millis = started.elapsed().as_millis() as u64,
+                    "store snapshot written"
+                );
+                Ok(())
+            });
+        match job {
+            Ok(job) => self.snapshot_job = Some(job),
+            Err(err) => tracing::warn!(error = %err, "store snapshot thread failed to start"),
+        }
+    }
+
+    /// Reaps a finished snapshot job (or waits for it when `wait`); true when none is running.
+    fn finish_snapshot(&mut self, wait: bool) -> bool {
+        match &self.snapshot_job {
+            None => return true,
+            Some(job) if !wait && !job.is_finished() => return false,
+            Some(_) => {}
+        }
+        if let Some(job) = self.snapshot_job.take() {
+            match job.join() {
+                Ok(Ok(())) => {}
+                // The older logs are still there, so nothing is lost; the next snapshot
+                // retries once the new log has grown enough.
+                Ok(Err(err)) => tracing::warn!(error = %err, "store snapshot failed"),
+                Err(_) => tracing::warn!("store snapshot thread panicked"),
+            }
+        }
+        true
     }
 }
 
@@ -221,6 +265,17 @@ fn plan(op: Op, current: Option<KeyValue>, revision: i64) -> Result<Event, Store
             _ => Ok(cur),
         },
     };
+    if let Op::Create { key, value } | Op::Update { key, value, .. } = &op {
+        // A record recovery would reject must never be written.
+        let size = key.len() + value.len();
+        if size > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                key: key.to_string(),
+                size,
+                limit: MAX_VALUE_BYTES,
+            });
+        }
+    }
     match op {
         Op::Create { key, value } => match current {
             Some(_) => Err(StoreError::AlreadyExists {
@@ -309,6 +364,18 @@ mod tests {
                 actual: 3,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn oversized_value_is_refused_before_it_reaches_the_log() {
+        let op = Op::Create {
+            key: Arc::from("/k"),
+            value: Bytes::from(vec![0u8; MAX_VALUE_BYTES]),
+        };
+        assert!(matches!(
+            plan(op, None, 1),
+            Err(StoreError::TooLarge { .. })
         ));
     }
 
