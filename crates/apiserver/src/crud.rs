@@ -137,12 +137,7 @@ fn check_fields(
 fn invalid(rt: &ResourceType, name: &str, errs: &[validation::FieldError]) -> ApiError {
     let causes = errs
         .iter()
-        .map(|e| {
-            let msg = e.message();
-            let prefix = format!("{}: ", e.field);
-            let msg = msg.strip_prefix(&prefix).unwrap_or(&msg).to_string();
-            json!({"reason": e.reason(), "message": msg, "field": e.field})
-        })
+        .map(|e| json!({"reason": e.reason(), "message": e.body(), "field": e.field}))
         .collect();
     ApiError::invalid(
         rt,
@@ -379,6 +374,8 @@ impl<S: Store> ApiServer<S> {
                 );
             }
             let name = object::name(&obj).to_string();
+            crate::strategy::prepare_named(rt, &mut obj);
+            defaults::apply_defaults(rt, &mut obj);
             let errs = validation::validate_create(rt, &obj);
             if !errs.is_empty() {
                 return Err(invalid(rt, &name, &errs));

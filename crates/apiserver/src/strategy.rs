@@ -33,6 +33,34 @@ pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
     obj["status"] = status;
 }
 
+/// Rules that need the final name and uid: a Job without `manualSelector` gets the
+/// generated selector and template labels upstream gives it.
+pub fn prepare_named(rt: &ResourceType, obj: &mut Value) {
+    if rt.plural != "jobs"
+        || obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true)
+    {
+        return;
+    }
+    let uid = object::uid(obj).to_string();
+    let name = object::name(obj).to_string();
+    obj["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    if !obj
+        .pointer("/spec/template/metadata")
+        .is_some_and(Value::is_object)
+    {
+        obj["spec"]["template"]["metadata"] = json!({});
+    }
+    let meta = &mut obj["spec"]["template"]["metadata"];
+    if !meta.get("labels").is_some_and(Value::is_object) {
+        meta["labels"] = json!({});
+    }
+    let labels = &mut meta["labels"];
+    labels["batch.kubernetes.io/controller-uid"] = json!(uid);
+    labels["batch.kubernetes.io/job-name"] = json!(name);
+    labels["controller-uid"] = json!(uid);
+    labels["job-name"] = json!(name);
+}
+
 /// Fields an update keeps from the stored object when the client leaves them out.
 pub fn prepare_for_update(rt: &ResourceType, old: &Value, new: &mut Value) {
     if rt.plural == "services" {

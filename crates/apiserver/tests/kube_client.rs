@@ -26,25 +26,42 @@ async fn start() -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = WalStore::open(WalStoreConfig::new(dir.path().join("store"))).expect("store opens");
     let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let server = ApiServer::new(
         store.clone(),
-        ApiServerConfig { admin_token: pki.admin_token.clone(), advertise_address: addr.to_string() },
+        ApiServerConfig {
+            admin_token: pki.admin_token.clone(),
+            advertise_address: addr.to_string(),
+        },
     );
     server.start_controllers().await.expect("bootstrap");
     let tls = pki.server_config().expect("tls");
     tokio::spawn(server.serve(listener, tls, std::future::pending()));
-    let kubeconfig = Kubeconfig::from_yaml(&pki.kubeconfig(&format!("https://{addr}"))).expect("kubeconfig parses");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+    let kubeconfig = Kubeconfig::from_yaml(&pki.kubeconfig(&format!("https://{addr}")))
+        .expect("kubeconfig parses");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("config");
     let client = Client::try_from(config).expect("client");
-    Harness { client, store, _dir: dir }
+    Harness {
+        client,
+        store,
+        _dir: dir,
+    }
 }
 
 fn configmap(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     let mut cm = ConfigMap::default();
     cm.metadata.name = Some(name.to_string());
-    cm.metadata.labels = Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    cm.metadata.labels = Some(
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     cm.data = Some([("k".to_string(), name.to_string())].into_iter().collect());
     cm
 }
@@ -54,9 +71,17 @@ async fn list_and_watch_with_the_kube_runtime_watcher() {
     let h = start().await;
     let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
     for i in 0..3 {
-        api.create(&PostParams::default(), &configmap(&format!("pre-{i}"), &[("app", "w")])).await.expect("create");
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("pre-{i}"), &[("app", "w")]),
+        )
+        .await
+        .expect("create");
     }
-    let listed = api.list(&ListParams::default().labels("app=w")).await.expect("list");
+    let listed = api
+        .list(&ListParams::default().labels("app=w"))
+        .await
+        .expect("list");
     assert_eq!(listed.items.len(), 3);
     assert!(listed.metadata.resource_version.is_some());
 
@@ -64,8 +89,13 @@ async fn list_and_watch_with_the_kube_runtime_watcher() {
     let mut stream = watcher(api.clone(), cfg).boxed();
     let mut initial = Vec::new();
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("watcher stalls") {
-            Some(Ok(watcher::Event::InitApply(cm))) => initial.push(cm.metadata.name.unwrap_or_default()),
+        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("watcher stalls")
+        {
+            Some(Ok(watcher::Event::InitApply(cm))) => {
+                initial.push(cm.metadata.name.unwrap_or_default())
+            }
             Some(Ok(watcher::Event::InitDone)) => break,
             Some(Ok(_)) => {}
             Some(Err(e)) => panic!("watcher error: {e}"),
@@ -74,15 +104,28 @@ async fn list_and_watch_with_the_kube_runtime_watcher() {
     }
     initial.sort();
     assert_eq!(initial, vec!["pre-0", "pre-1", "pre-2"]);
-    api.create(&PostParams::default(), &configmap("live", &[("app", "w")])).await.expect("create");
-    api.create(&PostParams::default(), &configmap("other", &[("app", "x")])).await.expect("create");
+    api.create(&PostParams::default(), &configmap("live", &[("app", "w")]))
+        .await
+        .expect("create");
+    api.create(&PostParams::default(), &configmap("other", &[("app", "x")]))
+        .await
+        .expect("create");
     let seen = next_apply(&mut stream).await;
-    assert_eq!(seen, "live", "the watcher saw an object outside its selector or missed one");
+    assert_eq!(
+        seen, "live",
+        "the watcher saw an object outside its selector or missed one"
+    );
 }
 
-async fn next_apply(stream: &mut (impl futures_util::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>> + Unpin)) -> String {
+async fn next_apply(
+    stream: &mut (impl futures_util::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>>
+              + Unpin),
+) -> String {
     loop {
-        match tokio::time::timeout(Duration::from_secs(15), stream.next()).await.expect("watcher stalls") {
+        match tokio::time::timeout(Duration::from_secs(15), stream.next())
+            .await
+            .expect("watcher stalls")
+        {
             Some(Ok(watcher::Event::Apply(cm))) => return cm.metadata.name.unwrap_or_default(),
             Some(Ok(_)) => {}
             Some(Err(e)) => panic!("watcher error: {e}"),
@@ -95,7 +138,9 @@ async fn next_apply(stream: &mut (impl futures_util::Stream<Item = Result<watche
 async fn watcher_relists_after_410_gone() {
     let h = start().await;
     let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
-    api.create(&PostParams::default(), &configmap("first", &[("app", "g")])).await.expect("create");
+    api.create(&PostParams::default(), &configmap("first", &[("app", "g")]))
+        .await
+        .expect("create");
     // Short server-side timeouts make the watcher re-watch from its last resourceVersion.
     let cfg = watcher::Config::default().labels("app=g").timeout(1);
     let mut stream = watcher(api.clone(), cfg).boxed();
@@ -108,18 +153,32 @@ async fn watcher_relists_after_410_gone() {
     // Writes the watcher does not see move the store on; compaction then forgets the
     // revision the watcher would resume from.
     for i in 0..5 {
-        api.create(&PostParams::default(), &configmap(&format!("noise-{i}"), &[("app", "n")])).await.expect("create");
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("noise-{i}"), &[("app", "n")]),
+        )
+        .await
+        .expect("create");
     }
     h.store.compact(h.store.current_revision());
-    api.create(&PostParams::default(), &configmap("second", &[("app", "g")])).await.expect("create");
+    api.create(
+        &PostParams::default(),
+        &configmap("second", &[("app", "g")]),
+    )
+    .await
+    .expect("create");
     h.store.compact(h.store.current_revision());
     // The watcher must get 410, re-list (a new Init … InitDone) and so learn about "second".
     let mut relisted = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let ev = tokio::time::timeout_at(deadline, stream.next()).await.expect("no re-list after 410");
+        let ev = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("no re-list after 410");
         match ev {
-            Some(Ok(watcher::Event::InitApply(cm))) => relisted.push(cm.metadata.name.unwrap_or_default()),
+            Some(Ok(watcher::Event::InitApply(cm))) => {
+                relisted.push(cm.metadata.name.unwrap_or_default())
+            }
             Some(Ok(watcher::Event::InitDone)) if !relisted.is_empty() => break,
             _ => {}
         }
@@ -140,21 +199,37 @@ async fn server_side_apply_through_api_patch() {
                               "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}}
     });
     let pp = PatchParams::apply("kube-test");
-    let d = api.patch("ssa", &pp, &Patch::Apply(&manifest)).await.expect("apply creates");
+    let d = api
+        .patch("ssa", &pp, &Patch::Apply(&manifest))
+        .await
+        .expect("apply creates");
     assert_eq!(d.spec.as_ref().and_then(|s| s.replicas), Some(2));
     let managers: Vec<String> = d
         .metadata
         .managed_fields
         .unwrap_or_default()
         .into_iter()
-        .map(|m| format!("{}/{}", m.manager.unwrap_or_default(), m.operation.unwrap_or_default()))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m.manager.unwrap_or_default(),
+                m.operation.unwrap_or_default()
+            )
+        })
         .collect();
-    assert!(managers.contains(&"kube-test/Apply".to_string()), "{managers:?}");
+    assert!(
+        managers.contains(&"kube-test/Apply".to_string()),
+        "{managers:?}"
+    );
 
     let mut changed = manifest.clone();
     changed["spec"]["replicas"] = serde_json::json!(4);
     let err = api
-        .patch("ssa", &PatchParams::apply("intruder"), &Patch::Apply(&changed))
+        .patch(
+            "ssa",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&changed),
+        )
         .await
         .expect_err("a second manager changing replicas conflicts");
     match err {
@@ -164,6 +239,13 @@ async fn server_side_apply_through_api_patch() {
         }
         other => panic!("unexpected error {other}"),
     }
-    let d = api.patch("ssa", &PatchParams::apply("intruder").force(), &Patch::Apply(&changed)).await.expect("forced");
+    let d = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&changed),
+        )
+        .await
+        .expect("forced");
     assert_eq!(d.spec.and_then(|s| s.replicas), Some(4));
 }
