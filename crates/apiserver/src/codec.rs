@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use gantry_api::registry::ResourceType;
 use http::{header, Response, StatusCode};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use serde_json::Value;
 
 use crate::status::ApiError;
@@ -121,4 +122,14 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
 
 pub fn full(body: Vec<u8>) -> Body {
     Full::new(Bytes::from(body)).boxed_unsync()
+}
+
+/// A streamed body fed by a channel; the stream ends when the sender is dropped.
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+    StreamBody::new(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
+    }))
+    .boxed_unsync()
 }

@@ -247,6 +247,17 @@ impl<S: Store> ApiServer<S> {
             Some(ns) if rt.namespaced => rt.namespace_prefix(ns),
             _ => rt.key_prefix(),
         };
+        let output = ctx.output()?;
+        if limit.is_none() && start_after.is_none() && output == Output::Json {
+            let res = self.store.range(&prefix, None, 0);
+            let filter = (!labels.is_empty() || !fields.is_empty()).then_some((labels, fields));
+            return Ok(crate::respond::stream_list(
+                rt,
+                res.kvs,
+                res.revision,
+                filter,
+            ));
+        }
         let mut items = Vec::new();
         let mut cursor = start_after;
         let mut revision;
@@ -283,7 +294,7 @@ impl<S: Store> ApiServer<S> {
         } else {
             None
         };
-        respond_list(rt, ctx.output()?, items, revision, continue_token)
+        respond_list(rt, output, items, revision, continue_token)
     }
 
     async fn create(&self, ctx: RequestContext) -> Result<Response<Body>, ApiError> {

@@ -105,13 +105,46 @@ pub fn set_resource_version(obj: &mut Value, rev: i64) {
     meta_mut(obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
 }
 
-/// Encodes an object for storage (without resourceVersion).
+/// Encodes an object for storage: without resourceVersion, and with `apiVersion`, `kind` and
+/// `metadata` first (as upstream orders them). The fixed order is what lets
+/// [`with_resource_version`] splice the version into stored bytes without parsing them.
 pub fn encode(obj: &Value) -> Bytes {
-    let mut copy = obj.clone();
-    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+    let mut out = Map::new();
+    if let Some(o) = obj.as_object() {
+        for k in ["apiVersion", "kind", "metadata"] {
+            if let Some(v) = o.get(k) {
+                out.insert(k.to_string(), v.clone());
+            }
+        }
+        for (k, v) in o {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    Bytes::from(serde_json::to_vec(&copy).expect("a Value always serialises"))
+    Bytes::from(serde_json::to_vec(&Value::Object(out)).expect("a Value always serialises"))
+}
+
+/// The stored JSON of an object with its resourceVersion put back, without decoding it.
+/// Returns `None` for bytes not laid out by [`encode`].
+pub fn with_resource_version(stored: &[u8], rev: i64) -> Option<Vec<u8>> {
+    const META: &[u8] = b"\"metadata\":{";
+    if !stored.starts_with(b"{\"apiVersion\":\"") {
+        return None;
+    }
+    let at = stored.windows(META.len()).position(|w| w == META)? + META.len();
+    let field = format!("\"resourceVersion\":\"{rev}\"");
+    let mut out = Vec::with_capacity(stored.len() + field.len() + 1);
+    out.extend_from_slice(&stored[..at]);
+    out.extend_from_slice(field.as_bytes());
+    if stored.get(at) != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(&stored[at..]);
+    Some(out)
 }
 
 /// The resourceVersion a client put in an object, if any.
@@ -137,4 +170,32 @@ pub fn random_suffix() -> String {
         .iter()
         .map(|b| SUFFIX_ALPHABET[*b as usize % SUFFIX_ALPHABET.len()] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spliced_resource_version_equals_decoding() {
+        for obj in [
+            json!({"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}, "kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "web", "resourceVersion": "3"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
+        ] {
+            let stored = encode(&obj);
+            let spliced: Value =
+                serde_json::from_slice(&with_resource_version(&stored, 42).expect("encode layout"))
+                    .expect("valid JSON");
+            let kv = gantry_store::KeyValue {
+                key: "k".into(),
+                value: stored,
+                create_revision: 1,
+                mod_revision: 42,
+            };
+            assert_eq!(spliced, decode(&kv).expect("decodes"));
+            assert_eq!(spliced["metadata"]["resourceVersion"], "42");
+        }
+        assert!(with_resource_version(b"{\"kind\":\"X\"}", 1).is_none());
+    }
 }

@@ -10,14 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
 use gantry_api::registry::ResourceType;
 use gantry_api::selector::{FieldSelector, LabelSelector};
 use gantry_api::table;
 use gantry_store::{Event, Store, StoreError};
 use http::Response;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -206,12 +203,7 @@ impl<S: Store> ApiServer<S> {
         } else {
             drop(tx);
         }
-        let body = StreamBody::new(stream::unfold(rx, |mut rx| async move {
-            rx.recv()
-                .await
-                .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
-        }))
-        .boxed_unsync();
+        let body = crate::codec::channel_body(rx);
         let mut resp = Response::new(body);
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
