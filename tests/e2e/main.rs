@@ -9,6 +9,7 @@ mod discovery;
 mod durability;
 mod get;
 mod mutate;
+mod python;
 
 use anyhow::Result;
 use gantry_testkit::Gantry;
