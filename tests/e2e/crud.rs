@@ -193,3 +193,49 @@ fn malformed_bodies_get_precise_errors_and_the_server_keeps_serving() -> Result<
     );
     Ok(())
 }
+
+#[test]
+fn server_dry_run_stores_nothing_and_warn_mode_reports_unknown_fields() -> Result<()> {
+    let g = start()?;
+    let out = g.kubectl_ok(
+        "1.32",
+        &[
+            "create",
+            "configmap",
+            "dry",
+            "--from-literal=a=b",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ],
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(v["data"]["a"], "b");
+    assert!(
+        v["metadata"]["uid"].is_string(),
+        "a server dry run returns the object as it would be stored"
+    );
+    let out = g.kubectl("1.32", &["get", "configmap", "dry"])?;
+    expect_failure(&out, "not found");
+    let out = g.kubectl_stdin(
+        "1.32",
+        &["apply", "--validate=warn", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lenient}\nbogus: 1\n",
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field \"bogus\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = g.get_json(&["configmap", "lenient"])?;
+    assert!(
+        stored.get("bogus").is_none(),
+        "an unknown field was stored: {stored}"
+    );
+    Ok(())
+}

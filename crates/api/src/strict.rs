@@ -34,6 +34,50 @@ pub fn strict_error_message(paths: &[String]) -> String {
     format!("strict decoding error: {}", parts.join(", "))
 }
 
+/// Removes the fields [`unknown_fields`] reports, as decoding into Kubernetes' typed structs
+/// drops them under `fieldValidation=Warn` or `Ignore`.
+pub fn prune_unknown(root: &'static Message, obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        prune_object(root, m, true);
+    }
+}
+
+fn prune_object(msg: &'static Message, obj: &mut Map<String, Value>, top: bool) {
+    obj.retain(|key, _| {
+        (top && (key == "apiVersion" || key == "kind")) || msg.field(key).is_some()
+    });
+    for (key, value) in obj.iter_mut() {
+        let Some(field) = msg.field(key) else {
+            continue;
+        };
+        let Type::Message(name) = field.ty else {
+            continue;
+        };
+        let Some(inner) = message(name) else { continue };
+        match field.shape {
+            Shape::Single => {
+                if let Some(o) = value.as_object_mut() {
+                    prune_object(inner, o, false);
+                }
+            }
+            Shape::List => {
+                for item in value.as_array_mut().into_iter().flatten() {
+                    if let Some(o) = item.as_object_mut() {
+                        prune_object(inner, o, false);
+                    }
+                }
+            }
+            Shape::Map => {
+                for item in value.as_object_mut().into_iter().flatten().map(|(_, v)| v) {
+                    if let Some(o) = item.as_object_mut() {
+                        prune_object(inner, o, false);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn walk_object(
     msg: &'static Message,
     obj: &Map<String, Value>,
@@ -93,6 +137,22 @@ mod tests {
 
     fn deployment() -> &'static Message {
         kind_message("apps", "v1", "Deployment").expect("Deployment is in the schema")
+    }
+
+    #[test]
+    fn pruning_drops_exactly_the_unknown_fields() {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "bogus": 1,
+            "metadata": {"name": "web", "labels": {"any-key": "ok"}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "typo": 1}]}}}});
+        prune_unknown(deployment(), &mut d);
+        assert!(unknown_fields(deployment(), &d).is_empty());
+        assert_eq!(d["metadata"]["labels"]["any-key"], "ok");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0],
+            json!({"name": "c"})
+        );
+        assert_eq!(d["kind"], "Deployment");
+        assert!(d.get("bogus").is_none());
     }
 
     #[test]

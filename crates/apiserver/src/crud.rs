@@ -106,21 +106,24 @@ pub(crate) fn root_message(rt: &ResourceType) -> Result<&'static Message, ApiErr
         .ok_or_else(|| ApiError::Internal(format!("no schema for {}", rt.group_kind())))
 }
 
-/// Checks `obj` for fields its schema does not define; returns warnings for `Warn`.
+/// Checks `obj` for fields its schema does not define: refuses them (`Strict`) or drops them,
+/// returning warnings for `Warn`.
 fn check_fields(
     rt: &ResourceType,
     root: &'static Message,
-    obj: &Value,
+    obj: &mut Value,
     mode: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
-    if mode == FieldValidation::Ignore {
-        return Ok(Vec::new());
-    }
     let unknown = strict::unknown_fields(root, obj);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
+    if mode != FieldValidation::Strict {
+        // Decoding into typed objects drops what the schema does not know.
+        strict::prune_unknown(root, obj);
+    }
     match mode {
+        FieldValidation::Ignore => Ok(Vec::new()),
         FieldValidation::Strict => Err(ApiError::BadRequest(format!(
             "{kind} in version \"{v}\" cannot be handled as a {kind}: {msg}",
             kind = rt.kind,
@@ -304,11 +307,7 @@ impl<S: Store> ApiServer<S> {
         let mut obj = codec::decode_object(ty, &ctx.body, rt.kind)?;
         codec::check_kind(&obj, rt, rt.kind, &rt.api_version())?;
         let root = root_message(rt)?;
-        let warnings = check_fields(rt, root, &obj, field_validation(&ctx.query)?)?;
-        if ty == BodyType::Protobuf {
-            // Protobuf decoding already rejected unknown fields.
-            let _ = &mut obj;
-        }
+        let warnings = check_fields(rt, root, &mut obj, field_validation(&ctx.query)?)?;
         let manager = ctx.manager();
         let created = self
             .create_object(rt, ns, obj, Some(&manager), ctx.dry_run()?)
@@ -436,7 +435,7 @@ impl<S: Store> ApiServer<S> {
         let ns = ctx.namespace()?;
         let name = ctx.name().to_string();
         let ty = BodyType::from_content_type(ctx.content_type.as_deref())?;
-        let obj = codec::decode_object(ty, &ctx.body, rt.kind)?;
+        let mut obj = codec::decode_object(ty, &ctx.body, rt.kind)?;
         codec::check_kind(&obj, rt, rt.kind, &rt.api_version())?;
         let body_name = object::name(&obj);
         if !body_name.is_empty() && body_name != name {
@@ -445,7 +444,7 @@ impl<S: Store> ApiServer<S> {
             )));
         }
         let root = root_message(rt)?;
-        let warnings = check_fields(rt, root, &obj, field_validation(&ctx.query)?)?;
+        let warnings = check_fields(rt, root, &mut obj, field_validation(&ctx.query)?)?;
         let given_rv = object::resource_version(&obj)?;
         let manager = ctx.manager();
         let dry_run = ctx.dry_run()?;
@@ -670,9 +669,9 @@ impl<S: Store> ApiServer<S> {
                 .get_object(rt, ns, &name)?
                 .ok_or_else(|| ApiError::not_found(rt, &name))?;
             let old_rv = object::resource_version(&old)?.unwrap_or(0);
-            let patched = patch::apply_patch(&old, &ctx.body, ty, Some(root))
+            let mut patched = patch::apply_patch(&old, &ctx.body, ty, Some(root))
                 .map_err(|e| patch_error(rt, &name, e))?;
-            let warnings = check_fields(rt, root, &patched, mode)?;
+            let warnings = check_fields(rt, root, &mut patched, mode)?;
             let patched_rv = object::resource_version(&patched)?;
             let pinned = patched_rv.is_some_and(|rv| rv != old_rv);
             if pinned {
@@ -698,7 +697,7 @@ impl<S: Store> ApiServer<S> {
             ));
         };
         let force = ctx.query.flag("force")?.unwrap_or(false);
-        let config = codec::yaml_to_json(&ctx.body)
+        let mut config = codec::yaml_to_json(&ctx.body)
             .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
         if !config.is_object() {
             return Err(ApiError::BadRequest(
@@ -713,7 +712,7 @@ impl<S: Store> ApiServer<S> {
             )));
         }
         let root = root_message(rt)?;
-        let warnings = check_fields(rt, root, &config, field_validation(&ctx.query)?)?;
+        let warnings = check_fields(rt, root, &mut config, field_validation(&ctx.query)?)?;
         let dry_run = ctx.dry_run()?;
         let sub = ctx.path.subresource;
         let api_version = rt.api_version();

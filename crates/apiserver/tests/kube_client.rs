@@ -249,3 +249,52 @@ async fn server_side_apply_through_api_patch() {
         .expect("forced");
     assert_eq!(d.spec.and_then(|s| s.replicas), Some(4));
 }
+
+#[tokio::test]
+async fn metadata_lists_and_streaming_list_watches() {
+    let h = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
+    for i in 0..2 {
+        api.create(
+            &PostParams::default(),
+            &configmap(&format!("m-{i}"), &[("app", "m")]),
+        )
+        .await
+        .expect("create");
+    }
+    // PartialObjectMetadataList (what the garbage collectors of other systems use).
+    let metas = api
+        .list_metadata(&ListParams::default().labels("app=m"))
+        .await
+        .expect("metadata list");
+    let names: Vec<String> = metas
+        .items
+        .iter()
+        .filter_map(|m| m.metadata.name.clone())
+        .collect();
+    assert_eq!(names, vec!["m-0", "m-1"]);
+    // sendInitialEvents=true: the initial state arrives as events, then the end bookmark.
+    let cfg = watcher::Config::default().labels("app=m").streaming_lists();
+    let mut stream = watcher(api.clone(), cfg).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("stream stalls")
+        {
+            Some(Ok(watcher::Event::InitApply(cm))) => {
+                initial.push(cm.metadata.name.unwrap_or_default())
+            }
+            Some(Ok(watcher::Event::InitDone)) => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("watcher error: {e}"),
+            None => panic!("watcher ended"),
+        }
+    }
+    initial.sort();
+    assert_eq!(initial, vec!["m-0", "m-1"]);
+    api.create(&PostParams::default(), &configmap("m-2", &[("app", "m")]))
+        .await
+        .expect("create");
+    assert_eq!(next_apply(&mut stream).await, "m-2");
+}
