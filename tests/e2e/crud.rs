@@ -239,3 +239,22 @@ fn server_dry_run_stores_nothing_and_warn_mode_reports_unknown_fields() -> Resul
     );
     Ok(())
 }
+
+#[test]
+fn immutable_fields_and_unknown_resources_are_refused() -> Result<()> {
+    let g = start()?;
+    g.kubectl_ok("1.32", &["create", "deployment", "web", "--image=busybox"])?;
+    let out = g.kubectl(
+        "1.32",
+        &["patch", "deployment", "web", "--type=merge", "-p", r#"{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}"#],
+    )?;
+    expect_failure(&out, "field is immutable");
+    let out = g.kubectl("1.32", &["get", "widgets"])?;
+    expect_failure(&out, "the server doesn't have a resource type \"widgets\"");
+    let out = g.kubectl(
+        "1.31",
+        &["get", "--raw", "/apis/apps/v1/namespaces/default/widgets"],
+    )?;
+    expect_failure(&out, "NotFound");
+    Ok(())
+}

@@ -298,3 +298,70 @@ async fn metadata_lists_and_streaming_list_watches() {
         .expect("create");
     assert_eq!(next_apply(&mut stream).await, "m-2");
 }
+
+#[tokio::test]
+async fn status_subresource_and_delete_collection() {
+    let h = start().await;
+    let api: Api<Deployment> = Api::namespaced(h.client.clone(), "default");
+    let manifest = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "st"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "st"}},
+                 "template": {"metadata": {"labels": {"app": "st"}},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+        "status": {"replicas": 9}
+    });
+    let created: Deployment = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(manifest).expect("valid"),
+        )
+        .await
+        .expect("create");
+    assert_eq!(
+        created.status.as_ref().and_then(|s| s.replicas),
+        None,
+        "status is not settable at create"
+    );
+    // The status subresource writes status only.
+    let patch =
+        serde_json::json!({"spec": {"replicas": 7}, "status": {"replicas": 3, "readyReplicas": 2}});
+    let d = api
+        .patch_status("st", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("status patch");
+    assert_eq!(d.status.as_ref().and_then(|s| s.ready_replicas), Some(2));
+    assert_eq!(
+        d.spec.as_ref().and_then(|s| s.replicas),
+        Some(1),
+        "a status write changed the spec"
+    );
+    // The main resource ignores status.
+    let d = api
+        .patch(
+            "st",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"readyReplicas": 0}})),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(d.status.and_then(|s| s.ready_replicas), Some(2));
+
+    let cms: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
+    for (name, tier) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        cms.create(&PostParams::default(), &configmap(name, &[("tier", tier)]))
+            .await
+            .expect("create");
+    }
+    cms.delete_collection(&Default::default(), &ListParams::default().labels("tier=x"))
+        .await
+        .expect("deletecollection");
+    let left: Vec<String> = cms
+        .list(&ListParams::default().labels("tier"))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c"]);
+}
