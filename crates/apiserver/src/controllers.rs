@@ -266,7 +266,6 @@ impl<S: Store> ApiServer<S> {
                             .flatten()
                             .unwrap_or(0);
                         let _ = self.store.delete(&nsrt.key(None, &ns), Some(rv)).await;
-                        self.kick.notify_one();
                     }
                 }
             } else {

@@ -403,7 +403,6 @@ impl<S: Store> ApiServer<S> {
             {
                 Ok(kv) => {
                     object::set_resource_version(&mut obj, kv.mod_revision);
-                    self.kick.notify_one();
                     return Ok(obj);
                 }
                 Err(StoreError::AlreadyExists { .. }) if given_name.is_empty() && attempt < 7 => {
@@ -614,7 +613,6 @@ impl<S: Store> ApiServer<S> {
             return match self.store.delete(&key, Some(old_rv)).await {
                 Ok((_, rev)) => {
                     object::set_resource_version(&mut new, rev);
-                    self.kick.notify_one();
                     Ok(new)
                 }
                 Err(StoreError::Conflict { .. }) => Err(WriteError::Conflict),
@@ -632,7 +630,6 @@ impl<S: Store> ApiServer<S> {
         {
             Ok(kv) => {
                 object::set_resource_version(&mut new, kv.mod_revision);
-                self.kick.notify_one();
                 Ok(new)
             }
             Err(StoreError::Conflict { .. }) => Err(WriteError::Conflict),

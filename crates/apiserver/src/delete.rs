@@ -179,7 +179,6 @@ impl<S: Store> ApiServer<S> {
                 Ok((_, rev)) => {
                     let mut gone = old;
                     object::set_resource_version(&mut gone, rev);
-                    self.kick.notify_one();
                     return Ok((gone, true));
                 }
                 Err(StoreError::Conflict { .. }) => continue,

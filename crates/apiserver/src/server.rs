@@ -34,8 +34,6 @@ pub struct ApiServer<S: Store> {
     pub(crate) config: ApiServerConfig,
     /// Serialises ClusterIP/NodePort allocation so two creates never take one address.
     pub(crate) alloc_lock: tokio::sync::Mutex<()>,
-    /// Wakes the built-in controllers (garbage collector, namespaces) after writes.
-    pub(crate) kick: tokio::sync::Notify,
 }
 
 impl<S: Store> ApiServer<S> {
@@ -44,7 +42,6 @@ impl<S: Store> ApiServer<S> {
             store,
             config,
             alloc_lock: tokio::sync::Mutex::new(()),
-            kick: tokio::sync::Notify::new(),
         })
     }
 
