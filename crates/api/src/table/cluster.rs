@@ -9,45 +9,70 @@ use super::{age, array_at, col, len_at, name, str_at, Column, Printed, AGE, NAME
 
 pub(super) const NODE_COLUMNS: &[Column] = &[
     NAME,
-    col("Status", "string", 0, "The status of the node"),
-    col("Roles", "string", 0, "The roles of the node"),
+    col("Status", "string", 0, "The status column of kubectl get."),
+    col("Roles", "string", 0, "The roles column of kubectl get."),
     AGE,
-    col("Version", "string", 0, "Kubelet Version reported by the node."),
-    col("Internal-IP", "string", 1, "List of addresses reachable to the node."),
-    col("External-IP", "string", 1, "List of addresses reachable to the node."),
-    col("OS-Image", "string", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
-    col("Kernel-Version", "string", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
-    col("Container-Runtime", "string", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+    col("Version", "string", 0, "The version column of kubectl get."),
+    col(
+        "Internal-IP",
+        "string",
+        1,
+        "The internal-ip column of kubectl get.",
+    ),
+    col(
+        "External-IP",
+        "string",
+        1,
+        "The external-ip column of kubectl get.",
+    ),
+    col(
+        "OS-Image",
+        "string",
+        1,
+        "The os-image column of kubectl get.",
+    ),
+    col(
+        "Kernel-Version",
+        "string",
+        1,
+        "The kernel-version column of kubectl get.",
+    ),
+    col(
+        "Container-Runtime",
+        "string",
+        1,
+        "The container-runtime column of kubectl get.",
+    ),
 ];
 
 pub(super) const NAMESPACE_COLUMNS: &[Column] = &[
     NAME,
-    col("Status", "string", 0, "The status of the namespace"),
+    col("Status", "string", 0, "The status column of kubectl get."),
     AGE,
 ];
 
 pub(super) const CONFIGMAP_COLUMNS: &[Column] = &[
     NAME,
-    col("Data", "string", 0, "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."),
+    col("Data", "string", 0, "The data column of kubectl get."),
     AGE,
 ];
 
 pub(super) const SECRET_COLUMNS: &[Column] = &[
     NAME,
-    col("Type", "string", 0, "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
-    col("Data", "string", 0, "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4"),
+    col("Type", "string", 0, "The type column of kubectl get."),
+    col("Data", "string", 0, "The data column of kubectl get."),
     AGE,
 ];
 
 pub(super) const SERVICEACCOUNT_COLUMNS: &[Column] = &[
     NAME,
-    col("Secrets", "string", 0, "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."),
+    col("Secrets", "string", 0, "The secrets column of kubectl get."),
     AGE,
 ];
 
 pub(super) const LEASE_COLUMNS: &[Column] = &[
     NAME,
-    col("Holder", "string", 0, "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field."),
+    col("Holder", "string", 0, "The holder column of kubectl get."),
     AGE,
 ];
 

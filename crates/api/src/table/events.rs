@@ -8,15 +8,30 @@ use serde_json::Value;
 use super::{col, int_at, name, since, str_at, Column, Printed, NAME};
 
 pub(super) const EVENT_COLUMNS: &[Column] = &[
-    col("Last Seen", "string", 0, "The time at which the most recent occurrence of this event was recorded."),
-    col("Type", "string", 0, "Type of this event (Normal, Warning), new types could be added in the future"),
-    col("Reason", "string", 0, "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
-    col("Object", "string", 0, "The object that this event is about."),
-    col("Subobject", "string", 1, "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]."),
-    col("Source", "string", 1, "The component reporting this event. Should be a short machine understandable string."),
-    col("Message", "string", 0, "A human-readable description of the status of this operation."),
-    col("First Seen", "string", 1, "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
-    col("Count", "string", 1, "The number of times this event has occurred."),
+    col(
+        "Last Seen",
+        "string",
+        0,
+        "The last seen column of kubectl get.",
+    ),
+    col("Type", "string", 0, "The type column of kubectl get."),
+    col("Reason", "string", 0, "The reason column of kubectl get."),
+    col("Object", "string", 0, "The object column of kubectl get."),
+    col(
+        "Subobject",
+        "string",
+        1,
+        "The subobject column of kubectl get.",
+    ),
+    col("Source", "string", 1, "The source column of kubectl get."),
+    col("Message", "string", 0, "The message column of kubectl get."),
+    col(
+        "First Seen",
+        "string",
+        1,
+        "The first seen column of kubectl get.",
+    ),
+    col("Count", "string", 1, "The count column of kubectl get."),
     super::Column {
         priority: 1,
         ..NAME

@@ -159,10 +159,10 @@ fn printer(rt: &ResourceType) -> Printer {
 }
 
 /// `metav1.ObjectMeta`'s documentation of `name`, used by every Name column.
-const NAME_DESC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+const NAME_DESC: &str = "Unique name of the object within its namespace.";
 
 /// `metav1.ObjectMeta`'s documentation of `creationTimestamp`, used by every Age column.
-const AGE_DESC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+const AGE_DESC: &str = "Time since the object was created, from metadata.creationTimestamp.";
 
 const NAME: Column = Column {
     name: "Name",
@@ -402,7 +402,7 @@ mod tests {
         assert!(cols[0]["description"]
             .as_str()
             .expect("description")
-            .starts_with("Name must be unique"));
+            .starts_with("Unique name"));
         assert_eq!(cols[1]["name"], "Status");
         assert_eq!(cols[1]["format"], "");
     }

@@ -8,25 +8,55 @@ use super::{age, array_at, col, format_labels, int_at, name, str_at, Column, Pri
 
 pub(super) const SERVICE_COLUMNS: &[Column] = &[
     NAME,
-    col("Type", "string", 0, "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer."),
-    col("Cluster-IP", "string", 0, "clusterIP is the IP address of the service and is usually assigned randomly."),
-    col("External-IP", "string", 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service."),
-    col("Port(s)", "string", 0, "The list of ports that are exposed by this service. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"),
+    col("Type", "string", 0, "The type column of kubectl get."),
+    col(
+        "Cluster-IP",
+        "string",
+        0,
+        "The cluster-ip column of kubectl get.",
+    ),
+    col(
+        "External-IP",
+        "string",
+        0,
+        "The external-ip column of kubectl get.",
+    ),
+    col("Port(s)", "string", 0, "The port(s) column of kubectl get."),
     AGE,
-    col("Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector. If empty or not present, the service is assumed to have an external process managing its endpoints, which Kubernetes will not modify."),
+    col(
+        "Selector",
+        "string",
+        1,
+        "The selector column of kubectl get.",
+    ),
 ];
 
 pub(super) const ENDPOINTS_COLUMNS: &[Column] = &[
     NAME,
-    col("Endpoints", "string", 0, "The set of all endpoints is the union of all subsets. Addresses are placed into subsets according to the IPs they share. A single address with multiple ports, some of which are ready and some of which are not (because they come from different containers) will result in the address being displayed in different subsets for the different ports. No address will appear in both Addresses and NotReadyAddresses in the same subset. Sets of addresses and ports that comprise a service."),
+    col(
+        "Endpoints",
+        "string",
+        0,
+        "The endpoints column of kubectl get.",
+    ),
     AGE,
 ];
 
 pub(super) const ENDPOINTSLICE_COLUMNS: &[Column] = &[
     NAME,
-    col("AddressType", "string", 0, "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type."),
-    col("Ports", "string", 0, "ports specifies the list of network ports exposed by each endpoint in this slice."),
-    col("Endpoints", "string", 0, "endpoints is a list of unique endpoints in this slice."),
+    col(
+        "AddressType",
+        "string",
+        0,
+        "The addresstype column of kubectl get.",
+    ),
+    col("Ports", "string", 0, "The ports column of kubectl get."),
+    col(
+        "Endpoints",
+        "string",
+        0,
+        "The endpoints column of kubectl get.",
+    ),
     AGE,
 ];
 

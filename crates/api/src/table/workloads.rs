@@ -12,14 +12,24 @@ use super::{
 use crate::selector::LabelSelector;
 use crate::time::{human_duration, parse_rfc3339};
 
-const CONTAINERS_DESC: &str = "Names of each container in the template.";
-const IMAGES_DESC: &str = "Images referenced by each container in the template.";
-const SELECTOR_DESC: &str = "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment. It must match the pod template's labels.";
+const CONTAINERS_DESC: &str = "Names of the containers in the pod template.";
+const IMAGES_DESC: &str = "Images of the containers in the pod template.";
+const SELECTOR_DESC: &str = "Label selector of the pods this object manages.";
 pub(super) const DEPLOYMENT_COLUMNS: &[Column] = &[
     NAME,
-    col("Ready", "string", 0, "Number of the pod with ready state"),
-    col("Up-to-date", "string", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-    col("Available", "string", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+    col("Ready", "string", 0, "The ready column of kubectl get."),
+    col(
+        "Up-to-date",
+        "string",
+        0,
+        "The up-to-date column of kubectl get.",
+    ),
+    col(
+        "Available",
+        "string",
+        0,
+        "The available column of kubectl get.",
+    ),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
@@ -28,32 +38,77 @@ pub(super) const DEPLOYMENT_COLUMNS: &[Column] = &[
 
 pub(super) const REPLICASET_COLUMNS: &[Column] = &[
     NAME,
-    col("Desired", "integer", 0, "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/#what-is-a-replicationcontroller"),
-    col("Current", "integer", 0, "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/#what-is-a-replicationcontroller"),
-    col("Ready", "integer", 0, "The number of ready replicas for this replica set."),
+    col(
+        "Desired",
+        "integer",
+        0,
+        "The desired column of kubectl get.",
+    ),
+    col(
+        "Current",
+        "integer",
+        0,
+        "The current column of kubectl get.",
+    ),
+    col("Ready", "integer", 0, "The ready column of kubectl get."),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
-    col("Selector", "string", 1, "Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template. Label keys and values that must match in order to be controlled by this replica set. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+    col(
+        "Selector",
+        "string",
+        1,
+        "The selector column of kubectl get.",
+    ),
 ];
 
 pub(super) const DAEMONSET_COLUMNS: &[Column] = &[
     NAME,
-    col("Desired", "integer", 0, "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/"),
-    col("Current", "integer", 0, "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/"),
-    col("Ready", "integer", 0, "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready."),
-    col("Up-to-date", "integer", 0, "The total number of nodes that are running updated daemon pod"),
-    col("Available", "integer", 0, "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)"),
-    col("Node Selector", "string", 0, "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/"),
+    col(
+        "Desired",
+        "integer",
+        0,
+        "The desired column of kubectl get.",
+    ),
+    col(
+        "Current",
+        "integer",
+        0,
+        "The current column of kubectl get.",
+    ),
+    col("Ready", "integer", 0, "The ready column of kubectl get."),
+    col(
+        "Up-to-date",
+        "integer",
+        0,
+        "The up-to-date column of kubectl get.",
+    ),
+    col(
+        "Available",
+        "integer",
+        0,
+        "The available column of kubectl get.",
+    ),
+    col(
+        "Node Selector",
+        "string",
+        0,
+        "The node selector column of kubectl get.",
+    ),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
-    col("Selector", "string", 1, "A label query over pods that are managed by the daemon set. Must match in order to be controlled. It must match the pod template's labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+    col(
+        "Selector",
+        "string",
+        1,
+        "The selector column of kubectl get.",
+    ),
 ];
 
 pub(super) const STATEFULSET_COLUMNS: &[Column] = &[
     NAME,
-    col("Ready", "string", 0, "Number of the pod with ready state"),
+    col("Ready", "string", 0, "The ready column of kubectl get."),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
@@ -61,13 +116,28 @@ pub(super) const STATEFULSET_COLUMNS: &[Column] = &[
 
 pub(super) const JOB_COLUMNS: &[Column] = &[
     NAME,
-    col("Status", "string", 0, "Status of the job."),
-    col("Completions", "string", 0, "The number of pods which reached phase Succeeded. The value increases monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed jobs."),
-    col("Duration", "string", 0, "Time required to complete the job."),
+    col("Status", "string", 0, "The status column of kubectl get."),
+    col(
+        "Completions",
+        "string",
+        0,
+        "The completions column of kubectl get.",
+    ),
+    col(
+        "Duration",
+        "string",
+        0,
+        "The duration column of kubectl get.",
+    ),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
-    col("Selector", "string", 1, "A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"),
+    col(
+        "Selector",
+        "string",
+        1,
+        "The selector column of kubectl get.",
+    ),
 ];
 
 pub(super) fn deployment(obj: &Value, now: i64) -> Printed {
