@@ -87,21 +87,7 @@ async fn list_and_watch_with_the_kube_runtime_watcher() {
 
     let cfg = watcher::Config::default().labels("app=w");
     let mut stream = watcher(api.clone(), cfg).boxed();
-    let mut initial = Vec::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("watcher stalls")
-        {
-            Some(Ok(watcher::Event::InitApply(cm))) => {
-                initial.push(cm.metadata.name.unwrap_or_default())
-            }
-            Some(Ok(watcher::Event::InitDone)) => break,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => panic!("watcher error: {e}"),
-            None => panic!("watcher ended"),
-        }
-    }
+    let mut initial = initial_names(&mut stream).await;
     initial.sort();
     assert_eq!(initial, vec!["pre-0", "pre-1", "pre-2"]);
     api.create(&PostParams::default(), &configmap("live", &[("app", "w")]))
@@ -115,6 +101,28 @@ async fn list_and_watch_with_the_kube_runtime_watcher() {
         seen, "live",
         "the watcher saw an object outside its selector or missed one"
     );
+}
+
+/// The names the watcher delivers before its first `InitDone`.
+async fn initial_names(
+    stream: &mut (impl futures_util::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>>
+              + Unpin),
+) -> Vec<String> {
+    let mut names = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("watcher stalls")
+        {
+            Some(Ok(watcher::Event::InitApply(cm))) => {
+                names.push(cm.metadata.name.unwrap_or_default())
+            }
+            Some(Ok(watcher::Event::InitDone)) => return names,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("watcher error: {e}"),
+            None => panic!("watcher ended"),
+        }
+    }
 }
 
 async fn next_apply(
@@ -276,21 +284,7 @@ async fn metadata_lists_and_streaming_list_watches() {
     // sendInitialEvents=true: the initial state arrives as events, then the end bookmark.
     let cfg = watcher::Config::default().labels("app=m").streaming_lists();
     let mut stream = watcher(api.clone(), cfg).boxed();
-    let mut initial = Vec::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("stream stalls")
-        {
-            Some(Ok(watcher::Event::InitApply(cm))) => {
-                initial.push(cm.metadata.name.unwrap_or_default())
-            }
-            Some(Ok(watcher::Event::InitDone)) => break,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => panic!("watcher error: {e}"),
-            None => panic!("watcher ended"),
-        }
-    }
+    let mut initial = initial_names(&mut stream).await;
     initial.sort();
     assert_eq!(initial, vec!["m-0", "m-1"]);
     api.create(&PostParams::default(), &configmap("m-2", &[("app", "m")]))
