@@ -1,0 +1,1 @@
+//! The node agent (see docs/dev/pod-lifecycle.md).

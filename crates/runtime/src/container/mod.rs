@@ -1,0 +1,1 @@
+//! OCI containers: runtime spec, runc, shim, pod sandboxes.
