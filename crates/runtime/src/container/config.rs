@@ -18,7 +18,8 @@ pub struct ContainerConfig {
     pub env: Vec<String>,
     /// Working directory inside the container; `/` when empty.
     pub cwd: String,
-    /// The pod name: the container's hostname when it has its own or the pod's UTS namespace.
+    /// The pod name: the container's hostname when it has a UTS namespace of its own (a
+    /// joined one already carries the sandbox's hostname).
     pub hostname: String,
     pub mounts: Vec<Mount>,
     pub resources: Resources,

@@ -4,9 +4,17 @@
 //! shim) is the source of truth, so the agent can restart and re-adopt containers.
 
 pub mod config;
+mod files;
+pub mod runc;
+pub mod sandbox;
+pub mod shim;
 pub mod spec;
+mod sys;
+pub mod time;
 
 pub use config::{
     ConfigError, ContainerConfig, Mount, NamespaceMode, Namespaces, Resources, SandboxConfig,
     Seccomp, Security,
 };
+pub use runc::{ContainerHandle, ContainerInfo, ContainerState, Runc, RuncConfig, RuncError};
+pub use sandbox::{NamespaceKind, Sandbox, SandboxError};

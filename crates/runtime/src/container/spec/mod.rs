@@ -138,7 +138,9 @@ pub fn runtime_spec(cfg: &ContainerConfig) -> Value {
         "mounts": mounts(cfg),
         "linux": linux(cfg),
     });
-    if cfg.namespaces.uts != NamespaceMode::Host && !cfg.hostname.is_empty() {
+    // A joined UTS namespace belongs to the sandbox, which set the pod's hostname; runc
+    // refuses a hostname in the host's.
+    if cfg.namespaces.uts == NamespaceMode::New && !cfg.hostname.is_empty() {
         spec["hostname"] = json!(cfg.hostname);
     }
     spec
