@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::time::{format_rfc3339_nanos, parse_rfc3339};
 
+/// Where cgroup hierarchies are mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
 /// The OCI bundle (holds `config.json`).
 pub const BUNDLE: &str = "bundle";
 /// What `Runc::start` was asked for: [`Meta`].

@@ -4,9 +4,6 @@
 
 use std::path::Path;
 
-/// Where cgroup hierarchies are mounted.
-pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
 /// `rmdir`s `cgroups_path` under each hierarchy below `root` (and under `root` itself).
 pub fn remove(root: &Path, cgroups_path: &str) {
     let rel = cgroups_path.trim_start_matches('/');

@@ -316,7 +316,7 @@ impl Runc {
                 let _ = sys::kill(shim, libc::SIGKILL);
             }
         }
-        cgroup::remove(Path::new(cgroup::CGROUP_ROOT), &meta.cgroups_path);
+        cgroup::remove(Path::new(files::CGROUP_ROOT), &meta.cgroups_path);
         tokio::fs::remove_dir_all(&dir)
             .await
             .map_err(|source| RuncError::Io {

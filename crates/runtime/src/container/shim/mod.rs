@@ -228,7 +228,7 @@ fn run(a: &ShimArgs) -> std::io::Result<()> {
     let finished = SystemTime::now();
     wait_pumps(&done_rx, pumps);
     let oom = oom_killed(
-        Path::new(oom::CGROUP_ROOT),
+        Path::new(files::CGROUP_ROOT),
         &cgroups_path(&a.bundle).unwrap_or_default(),
     );
     let (exit_code, signal) = match ws {

@@ -3,9 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where cgroup hierarchies are mounted.
-pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
 /// Whether an OOM kill was counted for `cgroups_path` under `root` (v1 memory controller,
 /// then the v2 unified hierarchy, then pure v2).
 pub fn oom_killed(root: &Path, cgroups_path: &str) -> bool {
