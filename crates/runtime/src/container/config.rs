@@ -103,6 +103,9 @@ pub struct SandboxConfig {
     /// `hostNetwork: true`: no new network namespace, and the host's UTS namespace
     /// (as Kubernetes does), so the hostname is the node's.
     pub host_network: bool,
+    /// `shareProcessNamespace: true`: the sandbox holds a PID namespace too, whose init is
+    /// a child of the pause process, and every container joins it.
+    pub share_pid: bool,
     /// The executable that runs [`crate::container::sandbox::pause_main`] (the `gantry`
     /// binary) and the arguments that select it (`["pause"]`).
     pub pause_exe: PathBuf,

@@ -1,6 +1,6 @@
 //! The few raw syscalls the container code needs that std does not offer: fork/setsid for the
-//! shim's daemonisation, the child-subreaper flag, waitpid on any child, kill, and the
-//! loopback interface of a fresh network namespace.
+//! shim's daemonisation, the child-subreaper flag, waitpid on any child, kill, the
+//! loopback interface of a fresh network namespace and the init of a shared PID namespace.
 //! Invariant: [`daemonize`] may only be called while the process is single-threaded.
 #![allow(unsafe_code)]
 
@@ -116,6 +116,37 @@ pub fn loopback_up() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Forks the init of the PID namespace our children are created in. The child never
+/// returns: it reaps orphans until its parent dies (`PR_SET_PDEATHSIG`), which kills it.
+/// Only call while single-threaded.
+pub fn fork_pid_init() -> io::Result<()> {
+    // SAFETY: the caller guarantees the process is single-threaded, so the child inherits
+    // no locks held by other threads.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        return Ok(());
+    }
+    // SAFETY: PR_SET_PDEATHSIG takes an integer signal number and touches no memory of ours.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    loop {
+        match wait_any() {
+            Ok(Some(_)) => {}
+            _ => std::thread::sleep(std::time::Duration::from_secs(1)),
+        }
+    }
 }
 
 /// Blocks until SIGTERM or SIGINT arrives; returns the signal.

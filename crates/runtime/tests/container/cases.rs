@@ -42,6 +42,9 @@ pub const ALL: &[(&str, Case)] = &[
         "containers_in_one_sandbox_share_network_but_not_pids",
         || Box::pin(sandbox_sharing()),
     ),
+    ("containers_in_a_shared_pid_sandbox_see_each_other", || {
+        Box::pin(shared_pids())
+    }),
     (
         "a_new_runc_re_adopts_running_containers_and_execs_in_them",
         || Box::pin(readopt_and_exec()),
@@ -222,6 +225,7 @@ async fn sandbox_sharing() -> Result<()> {
         host_network: false,
         pause_exe: std::env::current_exe()?,
         pause_args: vec![PAUSE_MARKER.into()],
+        share_pid: false,
     })?;
     let result = async {
         let mut server = env.container(
@@ -249,6 +253,47 @@ async fn sandbox_sharing() -> Result<()> {
         env.runc.stop("srv", Duration::from_secs(1)).await?;
         env.runc.remove("srv").await?;
         env.runc.remove("cli").await?;
+        Ok(())
+    }
+    .await;
+    sandbox.stop()?;
+    result
+}
+
+async fn shared_pids() -> Result<()> {
+    let env = Env::new()?;
+    let sandbox = Sandbox::start(&SandboxConfig {
+        hostname: "pid-pod".into(),
+        host_network: false,
+        pause_exe: std::env::current_exe()?,
+        pause_args: vec![PAUSE_MARKER.into()],
+        share_pid: true,
+    })?;
+    let result = async {
+        let mut first = env.container("first", "exec sleep 1000")?;
+        first.namespaces = sandbox.namespaces();
+        env.runc.start(&first).await?;
+        let mut second = env.container("second", "ps -o pid,comm")?;
+        second.namespaces = sandbox.namespaces();
+        let h = env.runc.start(&second).await?;
+        let state = wait_exited(&env.runc, "second", T).await?;
+        let out = log_lines(&h.log_path, "stdout")?;
+        ensure!(exit_code(&state) == Some(0), "{state:?} {out:?}");
+        ensure!(
+            out.iter().any(|l| l.ends_with("sleep")),
+            "the other container is not visible: {out:?}"
+        );
+        // PID 1 is the sandbox's init, not a container's process.
+        ensure!(
+            out.iter().any(|l| l.split_whitespace().next() == Some("1")),
+            "{out:?}"
+        );
+        ensure!(
+            !out.iter().any(|l| l.trim() == "1 ps" || l.trim() == "1 sh"),
+            "{out:?}"
+        );
+        env.runc.remove("first").await?;
+        env.runc.remove("second").await?;
         Ok(())
     }
     .await;

@@ -22,6 +22,7 @@ const READY: &str = "ready";
 pub struct Sandbox {
     pid: i32,
     host_network: bool,
+    share_pid: bool,
     child: Option<Child>,
 }
 
@@ -44,6 +45,8 @@ pub enum NamespaceKind {
     Network,
     Ipc,
     Uts,
+    /// Only with `share_pid`: the namespace the pause process's children live in.
+    Pid,
 }
 
 impl NamespaceKind {
@@ -52,6 +55,7 @@ impl NamespaceKind {
             NamespaceKind::Network => "net",
             NamespaceKind::Ipc => "ipc",
             NamespaceKind::Uts => "uts",
+            NamespaceKind::Pid => "pid_for_children",
         }
     }
 }
@@ -67,7 +71,10 @@ impl Sandbox {
         if !cfg.host_network {
             flags |= libc::CLONE_NEWNET | libc::CLONE_NEWUTS;
         }
-        let host_network = cfg.host_network;
+        if cfg.share_pid {
+            flags |= libc::CLONE_NEWPID;
+        }
+        let (host_network, share_pid) = (cfg.host_network, cfg.share_pid);
         let mut cmd = Command::new(&cfg.pause_exe);
         cmd.args(&cfg.pause_args)
             .stdin(Stdio::null())
@@ -108,15 +115,17 @@ impl Sandbox {
         Ok(Sandbox {
             pid,
             host_network,
+            share_pid,
             child: Some(child),
         })
     }
 
     /// Re-adopts a sandbox started by an earlier agent process.
-    pub fn adopt(pid: i32, host_network: bool) -> Sandbox {
+    pub fn adopt(pid: i32, host_network: bool, share_pid: bool) -> Sandbox {
         Sandbox {
             pid,
             host_network,
+            share_pid,
             child: None,
         }
     }
@@ -128,7 +137,12 @@ impl Sandbox {
     /// `/proc/<pid>/ns/<kind>`; `None` for the network namespace (and UTS) of a
     /// `hostNetwork` pod, which uses the host's.
     pub fn ns_path(&self, kind: NamespaceKind) -> Option<PathBuf> {
-        if self.host_network && kind != NamespaceKind::Ipc {
+        let held = match kind {
+            NamespaceKind::Ipc => true,
+            NamespaceKind::Network | NamespaceKind::Uts => !self.host_network,
+            NamespaceKind::Pid => self.share_pid,
+        };
+        if !held {
             return None;
         }
         Some(PathBuf::from(format!(
@@ -138,7 +152,7 @@ impl Sandbox {
         )))
     }
 
-    /// The namespaces a container of this pod joins (its own PID namespace).
+    /// The namespaces a container of this pod joins (its own PID namespace unless shared).
     pub fn namespaces(&self) -> Namespaces {
         let mode = |kind| {
             self.ns_path(kind)
@@ -148,7 +162,9 @@ impl Sandbox {
             network: mode(NamespaceKind::Network),
             ipc: mode(NamespaceKind::Ipc),
             uts: mode(NamespaceKind::Uts),
-            pid: NamespaceMode::New,
+            pid: self
+                .ns_path(NamespaceKind::Pid)
+                .map_or(NamespaceMode::New, NamespaceMode::Path),
         }
     }
 
@@ -177,12 +193,26 @@ impl Sandbox {
     }
 }
 
-/// Entry point of `gantry pause`: brings loopback up, says it is ready on stdout and sleeps
-/// until SIGTERM or SIGINT.
+/// Entry point of `gantry pause`: brings loopback up, starts the init of a shared PID
+/// namespace when it was given one, says it is ready on stdout and sleeps until SIGTERM or
+/// SIGINT. Must be called while the process is single-threaded (it may fork).
 pub fn pause_main() -> ExitCode {
     if let Err(e) = sys::loopback_up() {
         let _ = writeln!(std::io::stderr(), "pause: failed to bring loopback up: {e}");
         return ExitCode::FAILURE;
+    }
+    let own = std::fs::read_link("/proc/self/ns/pid").ok();
+    let children = std::fs::read_link("/proc/self/ns/pid_for_children").ok();
+    if own != children {
+        // Started with CLONE_NEWPID: the namespace lives only as long as its init, so give
+        // it one that reaps orphans and dies with us.
+        if let Err(e) = sys::fork_pid_init() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "pause: failed to start the PID namespace init: {e}"
+            );
+            return ExitCode::FAILURE;
+        }
     }
     let mut out = std::io::stdout();
     if writeln!(out, "{READY}").and_then(|()| out.flush()).is_err() {
