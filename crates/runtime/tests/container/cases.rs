@@ -42,6 +42,10 @@ pub const ALL: &[(&str, Case)] = &[
         "containers_in_one_sandbox_share_network_but_not_pids",
         || Box::pin(sandbox_sharing()),
     ),
+    (
+        "host_network_pods_use_the_hosts_network_and_hostname",
+        || Box::pin(host_network()),
+    ),
     ("containers_in_a_shared_pid_sandbox_see_each_other", || {
         Box::pin(shared_pids())
     }),
@@ -253,6 +257,44 @@ async fn sandbox_sharing() -> Result<()> {
         env.runc.stop("srv", Duration::from_secs(1)).await?;
         env.runc.remove("srv").await?;
         env.runc.remove("cli").await?;
+        Ok(())
+    }
+    .await;
+    sandbox.stop()?;
+    result
+}
+
+async fn host_network() -> Result<()> {
+    let env = Env::new()?;
+    let sandbox = Sandbox::start(&SandboxConfig {
+        hostname: "hostnet-pod".into(),
+        host_network: true,
+        pause_exe: std::env::current_exe()?,
+        pause_args: vec![PAUSE_MARKER.into()],
+        share_pid: false,
+    })?;
+    let result = async {
+        ensure!(sandbox.ns_path(NamespaceKind::Network).is_none());
+        let mut cfg = env.container(
+            "hostnet",
+            "hostname; cat /sys/class/net/lo/operstate; ls /sys/class/net | wc -l",
+        )?;
+        cfg.namespaces = sandbox.namespaces();
+        let h = env.runc.start(&cfg).await?;
+        let state = wait_exited(&env.runc, "hostnet", T).await?;
+        let out = log_lines(&h.log_path, "stdout")?;
+        ensure!(exit_code(&state) == Some(0), "{state:?} {out:?}");
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+        ensure!(
+            out.first().map(String::as_str) == Some(host.trim()),
+            "{out:?}"
+        );
+        let host_ifaces = std::fs::read_dir("/sys/class/net")?.count();
+        ensure!(
+            out.get(2).map(String::as_str) == Some(host_ifaces.to_string().as_str()),
+            "{out:?}"
+        );
+        env.runc.remove("hostnet").await?;
         Ok(())
     }
     .await;

@@ -13,7 +13,7 @@ pub const PAUSE_MARKER: &str = "__gantry_test_pause";
 
 const APPLETS: &[&str] = &[
     "sh", "sleep", "cat", "ps", "hostname", "id", "echo", "grep", "dd", "httpd", "wget", "seq",
-    "mkdir", "unshare", "true", "ls", "head",
+    "mkdir", "unshare", "true", "wc", "ls", "head",
 ];
 
 /// Installs Debian's runc and busybox-static when they are missing.
