@@ -49,6 +49,15 @@ struct ServerArgs {
 }
 
 fn main() -> ExitCode {
+    // Helper processes re-execute this binary; they fork, so they are dispatched before any
+    // thread or async runtime exists.
+    let mut argv = std::env::args();
+    let _program = argv.next();
+    match argv.next().as_deref() {
+        Some("shim") => return gantry_runtime::container::shim::main(argv),
+        Some("pause") => return gantry_runtime::container::sandbox::pause_main(),
+        _ => {}
+    }
     let cli = Cli::parse();
     let args = match &cli.command {
         Command::Up(a) | Command::Server(a) => a.clone(),
