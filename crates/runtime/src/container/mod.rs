@@ -5,6 +5,7 @@
 
 pub mod config;
 mod files;
+pub mod logs;
 pub mod runc;
 pub mod sandbox;
 pub mod shim;
