@@ -13,6 +13,8 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: create a `policy/v1` Eviction to delete a pod.
     Eviction,
+    /// `pods/log`: the log of one of the pod's containers, streamed from its node.
+    Log,
 }
 
 impl Subresource {
@@ -22,6 +24,7 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
+            Subresource::Log => "log",
         }
     }
 
@@ -31,6 +34,7 @@ impl Subresource {
             "scale" => Some(Subresource::Scale),
             "binding" => Some(Subresource::Binding),
             "eviction" => Some(Subresource::Eviction),
+            "log" => Some(Subresource::Log),
             _ => None,
         }
     }
@@ -39,7 +43,7 @@ impl Subresource {
     /// not the parent's own kind.
     pub fn kind(self) -> Option<(&'static str, &'static str, &'static str)> {
         match self {
-            Subresource::Status => None,
+            Subresource::Status | Subresource::Log => None,
             Subresource::Scale => Some(("autoscaling", "v1", "Scale")),
             Subresource::Binding => Some(("", "v1", "Binding")),
             Subresource::Eviction => Some(("policy", "v1", "Eviction")),
@@ -51,6 +55,7 @@ impl Subresource {
         match self {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
             Subresource::Binding | Subresource::Eviction => &["create"],
+            Subresource::Log => &["get"],
         }
     }
 }
@@ -145,7 +150,7 @@ impl ResourceType {
     }
 }
 
-use Subresource::{Binding, Eviction, Scale, Status};
+use Subresource::{Binding, Eviction, Log, Scale, Status};
 
 #[allow(clippy::too_many_arguments)]
 const fn rt(
@@ -238,7 +243,7 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         &["po"],
         &["all"],
-        &[Binding, Eviction, Status],
+        &[Binding, Eviction, Log, Status],
     ),
     rt("", "v1", "Secret", "secrets", "secret", true, &[], &[], &[]),
     rt(

@@ -148,6 +148,16 @@ fn resource_paths(prefix: &str, names: &OpNames, r: &ResourceType, out: &mut Map
                 "put": operation(names, &sub_op("replace"), "put", sub_gvk,
                     write_params(false), Some(body(&sub_kind)), created(&sub_kind, false)),
             }),
+            Subresource::Log => json!({
+                "get": {
+                    "operationId": format!("read{}Namespaced{}Log", names.group, k),
+                    "tags": [names.tag],
+                    "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                    "x-kubernetes-action": "get",
+                    "x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": k},
+                },
+                "parameters": item_params.clone(),
+            }),
             Subresource::Binding | Subresource::Eviction => json!({
                 "parameters": item_params.clone(),
                 "post": operation(names, &sub_op("create"), "post", sub_gvk,
