@@ -140,6 +140,64 @@ pub fn sha256(data: &[u8]) -> String {
 /// lowest first) and image config section (`{"Cmd": …, "Env": …}`). Returns the manifest
 /// digest.
 pub fn write_layout(dir: &Path, layers: &[Vec<u8>], config: serde_json::Value) -> Result<String> {
+    let (digest, size) = write_image(dir, layers, config, host_arch())?;
+    write_index_json(dir, OCI_MANIFEST, &digest, size)?;
+    Ok(digest)
+}
+
+/// Writes an OCI image layout whose image is a multi-platform index: one image for this
+/// machine's architecture (with `config`) and one for `other_arch` (with `other_config`),
+/// both of `layers`. Returns (index digest, this machine's manifest digest).
+pub fn write_multiarch_layout(
+    dir: &Path,
+    layers: &[Vec<u8>],
+    config: serde_json::Value,
+    other_arch: &str,
+    other_config: serde_json::Value,
+) -> Result<(String, String)> {
+    let (other, other_size) = write_image(dir, layers, other_config, other_arch)?;
+    let (mine, mine_size) = write_image(dir, layers, config, host_arch())?;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": other, "size": other_size,
+             "platform": {"os": "linux", "architecture": other_arch}},
+            {"mediaType": OCI_MANIFEST, "digest": mine, "size": mine_size,
+             "platform": {"os": "linux", "architecture": host_arch()}},
+        ],
+    });
+    let bytes = serde_json::to_vec(&index)?;
+    let digest = sha256(&bytes);
+    std::fs::write(
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+        &bytes,
+    )?;
+    write_index_json(dir, OCI_INDEX, &digest, bytes.len())?;
+    Ok((digest, mine))
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn write_index_json(dir: &Path, media_type: &str, digest: &str, size: usize) -> Result<()> {
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": size}],
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    Ok(())
+}
+
+/// Writes one image's blobs (layers, config, manifest); returns the manifest digest and size.
+fn write_image(
+    dir: &Path,
+    layers: &[Vec<u8>],
+    config: serde_json::Value,
+    arch: &str,
+) -> Result<(String, usize)> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).context("failed to create the layout")?;
     let put = |data: &[u8]| -> Result<(String, usize)> {
@@ -160,7 +218,7 @@ pub fn write_layout(dir: &Path, layers: &[Vec<u8>], config: serde_json::Value) -
         }));
     }
     let config_doc = json!({
-        "architecture": host_arch(), "os": "linux",
+        "architecture": arch, "os": "linux",
         "config": config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [],
@@ -172,17 +230,7 @@ pub fn write_layout(dir: &Path, layers: &[Vec<u8>], config: serde_json::Value) -
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
         "layers": layer_descs,
     });
-    let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest)?)?;
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-        }],
-    });
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    Ok(manifest_digest)
+    put(&serde_json::to_vec(&manifest)?)
 }
 
 /// The base layer of [`busybox_layout`]: `/bin/busybox` with applet symlinks, `/etc/passwd`,
@@ -219,19 +267,45 @@ pub fn busybox_layout(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// How [`push_with`] pushes.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// `user:password` for the registry.
+    pub creds: Option<String>,
+    /// skopeo's `--format`: `v2s2` converts to a Docker schema 2 manifest.
+    pub format: Option<String>,
+    /// Push a multi-platform index with all its images (`--multi-arch all`).
+    pub all: bool,
+}
+
 /// Pushes the single image of `layout` to `registry` (`host:port`, plain HTTP) as `name`
 /// (`repo:tag`) with skopeo; returns the manifest digest the registry stored.
 pub fn push(layout: &Path, registry: &str, name: &str) -> Result<String> {
+    push_with(layout, registry, name, &PushOptions::default())
+}
+
+/// [`push`] with options.
+pub fn push_with(layout: &Path, registry: &str, name: &str, opts: &PushOptions) -> Result<String> {
     apt_install("/usr/bin/skopeo", "skopeo")?;
     let digest_file = tempfile::NamedTempFile::new()?;
-    let out = Command::new("skopeo")
-        .args([
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--digestfile",
-        ])
+    let mut cmd = Command::new("skopeo");
+    cmd.args([
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+    ]);
+    if let Some(c) = &opts.creds {
+        cmd.args(["--dest-creds", c]);
+    }
+    if let Some(f) = &opts.format {
+        cmd.args(["--format", f]);
+    }
+    if opts.all {
+        cmd.args(["--multi-arch", "all"]);
+    }
+    let out = cmd
+        .arg("--digestfile")
         .arg(digest_file.path())
         .arg(format!("oci:{}", layout.display()))
         .arg(format!("docker://{registry}/{name}"))
