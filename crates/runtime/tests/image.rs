@@ -314,3 +314,30 @@ async fn remove_and_gc_delete_unused_content_only() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_one_image_share_one_copy() -> Result<()> {
+    let f = fixture()?;
+    let store = std::sync::Arc::new(f.store);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, reference) = (store.clone(), f.busybox.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .ensure(&reference, PullPolicy::IfNotPresent, &anon())
+                .await
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await??);
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(
+        std::fs::read_dir(store.root().join("snapshots"))?.count(),
+        1
+    );
+    assert_eq!(std::fs::read_dir(store.root().join("tmp"))?.count(), 0);
+    assert_eq!(store.list()?.len(), 1);
+    Ok(())
+}

@@ -50,6 +50,7 @@ fn two_layers() -> Result<Vec<Vec<u8>>> {
         .opaque("data")?
         .file("data/c", b"c\n", 0o644)?
         .file("etc/keep", b"changed\n", 0o644)?
+        .hardlink("home/app/secret-link", "home/app/secret")?
         .finish()?;
     Ok(vec![base, top])
 }

@@ -17,8 +17,14 @@ const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
 /// Unpacks `blob` into the existing empty directory `dest` and returns the digest of the
-/// uncompressed tar stream (the layer's diff ID).
-pub fn unpack_layer(blob: &Path, layer: &Digest, dest: &Path) -> Result<Digest, ImageError> {
+/// uncompressed tar stream (the layer's diff ID). `lowers` are the snapshots below it (lowest
+/// first): a hard link to a file of a lower layer gets a copy of that file in this snapshot.
+pub fn unpack_layer(
+    blob: &Path,
+    layer: &Digest,
+    dest: &Path,
+    lowers: &[PathBuf],
+) -> Result<Digest, ImageError> {
     let err = |source: io::Error| ImageError::Unpack {
         layer: layer.clone(),
         source,
@@ -40,8 +46,9 @@ pub fn unpack_layer(blob: &Path, layer: &Digest, dest: &Path) -> Result<Digest, 
         let rel = inside(&path).ok_or_else(|| escape(layer, &path))?;
         if let Some(target) = entry.link_name().map_err(err)? {
             let hard = entry.header().entry_type().is_hard_link();
-            if hard && inside(&target).is_none() {
-                return Err(escape(layer, &target));
+            if hard {
+                let rel = inside(&target).ok_or_else(|| escape(layer, &target))?;
+                copy_up_from_lowers(&rel, dest, lowers).map_err(err)?;
             }
         }
         let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -63,6 +70,32 @@ pub fn unpack_layer(blob: &Path, layer: &Digest, dest: &Path) -> Result<Digest, 
     }
     let hashing = archive.into_inner();
     hashing.finish().map_err(err)
+}
+
+/// Copies `rel` from the highest lower snapshot that has it into `dest`, unless `dest` has it.
+fn copy_up_from_lowers(rel: &Path, dest: &Path, lowers: &[PathBuf]) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let to = dest.join(rel);
+    if std::fs::symlink_metadata(&to).is_ok() {
+        return Ok(());
+    }
+    for lower in lowers.iter().rev() {
+        let from = lower.join(rel);
+        match std::fs::symlink_metadata(&from) {
+            Ok(m) if m.is_file() => {
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::copy(&from, &to)?;
+                std::os::unix::fs::lchown(&to, Some(m.uid()), Some(m.gid()))?;
+                std::fs::set_permissions(&to, m.permissions())?;
+                return Ok(());
+            }
+            Ok(_) => return Ok(()),
+            Err(_) => continue,
+        }
+    }
+    Ok(())
 }
 
 /// Whether the stream starts with the gzip magic; the reader is not advanced.
@@ -105,6 +138,30 @@ pub fn remove_any(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_tar_layers_unpack_and_hash_to_their_diff_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o640);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, "a/b.txt", &b"hi\n"[..])
+            .expect("append");
+        let tar = b.into_inner().expect("tar");
+        let blob = dir.path().join("blob");
+        std::fs::write(&blob, &tar).expect("write");
+        let dest = dir.path().join("snap");
+        std::fs::create_dir(&dest).expect("mkdir");
+        let layer = Digest::of(&tar);
+        let diff = unpack_layer(&blob, &layer, &dest, &[]).expect("unpack");
+        assert_eq!(diff, layer, "uncompressed: diff ID == blob digest");
+        assert_eq!(std::fs::read(dest.join("a/b.txt")).expect("read"), b"hi\n");
+    }
 
     #[test]
     fn paths_are_confined() {
