@@ -120,6 +120,7 @@ async fn pull_policies_decide_whether_the_registry_is_asked() -> Result<()> {
         .store
         .ensure(&f.busybox, PullPolicy::IfNotPresent, &anon())
         .await?;
+    let pinned = format!("{}/busybox@{}", f.registry.addr(), f.busybox_digest);
     let Fixture {
         registry,
         store,
@@ -138,6 +139,11 @@ async fn pull_policies_decide_whether_the_registry_is_asked() -> Result<()> {
     assert_eq!(
         store.ensure(&busybox, PullPolicy::Never, &anon()).await?,
         image
+    );
+    let by_digest = store.ensure(&pinned, PullPolicy::Never, &anon()).await?;
+    assert_eq!(
+        by_digest.digest, image.digest,
+        "a digest already pulled by tag is cached"
     );
     match store.ensure(&busybox, PullPolicy::Always, &anon()).await {
         Err(ImageError::Transport { registry, .. }) => assert!(busybox.starts_with(&registry)),

@@ -80,12 +80,17 @@ fn assert_merged_view(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn mounted(path: &Path) -> bool {
+fn mount_count(path: &Path) -> usize {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let p = path.display().to_string();
     mountinfo
         .lines()
-        .any(|l| l.split(' ').nth(4) == Some(p.as_str()))
+        .filter(|l| l.split(' ').nth(4) == Some(p.as_str()))
+        .count()
+}
+
+fn mounted(path: &Path) -> bool {
+    mount_count(path) > 0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,6 +151,12 @@ async fn overlay_writes_go_to_the_container_and_release_cleans_up() -> Result<()
         image.layers[0].join("etc/passwd").exists(),
         "deletes do not reach the snapshot"
     );
+
+    // Preparing again (an agent restarted) keeps the mount and the writes, without stacking.
+    let again = rootfs::prepare(&image, &container)?;
+    assert_eq!(again.path, fs.path);
+    assert!(again.path.join("tmp/written").exists());
+    assert_eq!(mount_count(&fs.path), 1);
 
     // A second container of the same image sees the image, not the first one's changes.
     let other = rootfs::prepare(&image, &dir.path().join("pod-b/container-1"))?;

@@ -270,7 +270,7 @@ async fn send(
             let name =
                 rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
                     .map_err(|e| transport(format!("bad server name {host}: {e}")))?;
-            let tls = tokio_rustls::TlsConnector::from(tls_config())
+            let tls = tokio_rustls::TlsConnector::from(tls_config().map_err(transport)?)
                 .connect(name, tcp)
                 .await
                 .map_err(|e| transport(format!("TLS with {host}: {e}")))?;
@@ -310,8 +310,9 @@ where
         .map_err(|e| transport(format!("request failed: {e}")))
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+/// The TLS client settings: the system's CA certificates, ring, TLS 1.2 and 1.3.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let mut roots = rustls::RootCertStore::empty();
@@ -322,22 +323,10 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
             let (added, ignored) = roots.add_parsable_certificates(found.certs);
             tracing::debug!(added, ignored, "loaded system CA certificates");
             let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = match rustls::ClientConfig::builder_with_provider(provider)
+            rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-            {
-                Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "ring provider refused default versions");
-                    rustls::ClientConfig::builder_with_provider(Arc::new(
-                        rustls::crypto::ring::default_provider(),
-                    ))
-                    .with_protocol_versions(&[&rustls::version::TLS13])
-                    .expect("ring supports TLS 1.3")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth()
-                }
-            };
-            Arc::new(config)
+                .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+                .map_err(|e| format!("TLS settings: {e}"))
         })
         .clone()
 }

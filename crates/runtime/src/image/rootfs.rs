@@ -47,6 +47,14 @@ pub fn prepare_kind(
 ) -> Result<RootFs, ImageError> {
     let rootfs = container_dir.join("rootfs");
     fs::create_dir_all(&rootfs).map_err(ImageError::io("create", &rootfs))?;
+    if kind == RootFsKind::Overlay && is_mount_point(&rootfs, container_dir) {
+        // Prepared before an agent restart: keep the mount and the container's writes.
+        return Ok(RootFs {
+            path: rootfs,
+            kind,
+            container_dir: container_dir.to_path_buf(),
+        });
+    }
     match kind {
         RootFsKind::Overlay => mount_overlay(&image.layers, container_dir, &rootfs)?,
         RootFsKind::Copy => {
@@ -77,20 +85,26 @@ impl RootFs {
 pub fn release_dir(container_dir: &Path) -> Result<(), ImageError> {
     let rootfs = container_dir.join("rootfs");
     sys::unmount(&rootfs).map_err(ImageError::io("unmount", &rootfs))?;
-    if let (Ok(dir), Ok(parent)) = (fs::metadata(&rootfs), fs::metadata(container_dir)) {
-        if dir.dev() != parent.dev() {
-            return Err(ImageError::Io {
-                op: "unmount",
-                path: rootfs,
-                source: std::io::Error::other("still a mount point after unmount"),
-            });
-        }
+    if is_mount_point(&rootfs, container_dir) {
+        return Err(ImageError::Io {
+            op: "unmount",
+            path: rootfs,
+            source: std::io::Error::other("still a mount point after unmount"),
+        });
     }
     for d in ["rootfs", "upper", "work", "lower-empty"] {
         let p = container_dir.join(d);
         remove_any(&p).map_err(ImageError::io("remove", &p))?;
     }
     Ok(())
+}
+
+/// Whether `dir` is on another filesystem than `parent` (an overlay mounted there).
+fn is_mount_point(dir: &Path, parent: &Path) -> bool {
+    match (fs::metadata(dir), fs::metadata(parent)) {
+        (Ok(d), Ok(p)) => d.dev() != p.dev(),
+        _ => false,
+    }
 }
 
 fn mount_overlay(

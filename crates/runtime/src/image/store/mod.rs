@@ -91,7 +91,12 @@ impl ImageStore {
     ) -> Result<Image, ImageError> {
         let r = Reference::parse(reference)?;
         let _shared = self.ops.read().await;
-        let cached = self.load_refs()?.refs.get(&r.to_string()).cloned();
+        let refs = self.load_refs()?;
+        // A digest reference is cached if any reference resolved to that digest.
+        let cached = refs.refs.get(&r.to_string()).cloned().or_else(|| {
+            let d = r.digest.as_ref()?;
+            refs.refs.values().find(|e| e.digest == d.as_str()).cloned()
+        });
         let insecure = r.is_loopback() || self.config.insecure_registries.contains(&r.registry);
         let mut session = Session::new(&r, auth.for_registry(&r.registry), insecure);
         let image = match (policy, cached) {
