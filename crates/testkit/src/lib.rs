@@ -281,3 +281,6 @@ impl Drop for Gantry {
         }
     }
 }
+
+pub mod images;
+pub mod registry;
