@@ -191,6 +191,7 @@ impl<S: Store> ApiServer<S> {
             (Method::GET, false, None) => self.list(ctx).await,
             (Method::GET, true, None | Some(Subresource::Status)) => self.get(ctx).await,
             (Method::GET, true, Some(Subresource::Scale)) => self.get_scale(ctx).await,
+            (Method::GET, true, Some(Subresource::Log)) => self.pod_log(ctx).await,
             (Method::POST, false, None) => self.create(ctx).await,
             (Method::POST, true, Some(Subresource::Binding)) => self.bind(ctx).await,
             (Method::POST, true, Some(Subresource::Eviction)) => self.evict(ctx).await,

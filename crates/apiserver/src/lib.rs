@@ -11,6 +11,7 @@ mod controllers;
 mod crud;
 mod delete;
 mod discovery;
+mod nodeproxy;
 mod object;
 pub mod pki;
 mod request;
@@ -20,6 +21,7 @@ mod status;
 mod strategy;
 mod watch;
 
+pub use nodeproxy::NodeClient;
 pub use pki::{Pki, PkiError};
 pub use server::{ApiServer, ApiServerConfig};
 pub use status::ApiError;

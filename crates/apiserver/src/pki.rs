@@ -39,6 +39,7 @@ pub struct Pki {
     pub admin_token: String,
     cert_path: PathBuf,
     key_path: PathBuf,
+    ca_key_path: PathBuf,
 }
 
 impl Pki {
@@ -78,6 +79,7 @@ impl Pki {
             admin_token,
             cert_path,
             key_path,
+            ca_key_path,
         })
     }
 
@@ -112,8 +114,32 @@ impl Pki {
     }
 }
 
-fn generate(hosts: &[String]) -> Result<(String, String, String, String), PkiError> {
-    let ca_key = KeyPair::generate()?;
+impl Pki {
+    /// A serving certificate and key (PEM) for `names` (DNS names or IP addresses), signed by
+    /// the cluster CA: what a node agent on this machine serves logs and exec with.
+    pub fn issue_serving_cert(&self, names: &[String]) -> Result<(String, String), PkiError> {
+        let ca_key_pem = read(&self.ca_key_path)?;
+        let ca_key = KeyPair::from_pem(&ca_key_pem)?;
+        let issuer = ca_params()?.self_signed(&ca_key)?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(names.to_vec())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "gantry-agent");
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+        let cert = params.signed_by(&key, &issuer, &ca_key)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+/// The CA's identity; re-signing these parameters with the stored CA key yields an issuer
+/// that verifies against the original `ca.crt` (same subject, same key).
+fn ca_params() -> Result<CertificateParams, PkiError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -125,6 +151,12 @@ fn generate(hosts: &[String]) -> Result<(String, String, String, String), PkiErr
         KeyUsagePurpose::DigitalSignature,
     ];
     ca_params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    Ok(ca_params)
+}
+
+fn generate(hosts: &[String]) -> Result<(String, String, String, String), PkiError> {
+    let ca_key = KeyPair::generate()?;
+    let ca_params = ca_params()?;
     let ca = ca_params.self_signed(&ca_key)?;
 
     let mut names = vec![
@@ -196,4 +228,38 @@ fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_serving_certs_verify_against_the_cluster_ca() {
+        use rustls::client::danger::ServerCertVerifier as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
+        let (cert_pem, _key) = pki
+            .issue_serving_cert(&["10.1.2.3".to_string(), "node-a".to_string()])
+            .expect("issue");
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            roots.add(c.expect("ca pem")).expect("ca cert");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("verifier");
+        let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("cert pem");
+        let name = rustls::pki_types::ServerName::try_from("10.1.2.3").expect("ip name");
+        let now = rustls::pki_types::UnixTime::now();
+        verifier
+            .verify_server_cert(&cert, &[], &name, &[], now)
+            .expect("the CA vouches for the agent");
+        // Reopening the same directory keeps the CA: kubeconfigs stay valid.
+        let again = Pki::load_or_create(dir.path(), &[]).expect("reload");
+        assert_eq!(again.ca_pem, pki.ca_pem);
+        assert_eq!(again.admin_token, pki.admin_token);
+    }
 }

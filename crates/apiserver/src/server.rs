@@ -26,6 +26,8 @@ pub struct ApiServerConfig {
     pub admin_token: String,
     /// `host:port` advertised in `/api`'s serverAddressByClientCIDRs.
     pub advertise_address: String,
+    /// How to reach node agents for logs and other node-side streams (none: those fail).
+    pub node_client: Option<crate::NodeClient>,
 }
 
 /// A Kubernetes-compatible API server over a store.

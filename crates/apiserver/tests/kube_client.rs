@@ -35,6 +35,7 @@ async fn start() -> Harness {
         ApiServerConfig {
             admin_token: pki.admin_token.clone(),
             advertise_address: addr.to_string(),
+            node_client: None,
         },
     );
     server.start_controllers().await.expect("bootstrap");

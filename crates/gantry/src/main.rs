@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
-use gantry_apiserver::{ApiServer, ApiServerConfig, Pki};
+use gantry_apiserver::{ApiServer, ApiServerConfig, NodeClient, Pki};
 use gantry_store::{WalStore, WalStoreConfig};
 
 #[derive(Parser)]
@@ -147,9 +147,12 @@ async fn serve(args: ServerArgs) -> Result<()> {
     write_atomically(&kubeconfig, pki.kubeconfig(&url).as_bytes())
         .with_context(|| format!("failed to write {}", kubeconfig.display()))?;
 
+    let node_client = NodeClient::new(&pki.ca_pem, pki.admin_token.clone())
+        .context("failed to set up the node client")?;
     let config = ApiServerConfig {
         admin_token: pki.admin_token.clone(),
         advertise_address: advertise,
+        node_client: Some(node_client),
     };
     let server = ApiServer::new(store, config);
     server
