@@ -85,13 +85,13 @@ pub fn render(lines: &[LogLine], opts: &LogOptions, out: &mut Vec<u8>) {
 }
 
 /// Streams the log at `path` into `sink` per `opts`. With `follow`, keeps reading until
-/// `running()` turns false and the file holds nothing new. Returns when done or when the sink
-/// refuses more (the client went away).
+/// `running()` turns false and the file holds nothing new. Returns when done or when the
+/// receiver is gone (the client went away).
 pub async fn stream(
     path: &Path,
     opts: &LogOptions,
     mut running: impl FnMut() -> bool,
-    mut sink: impl FnMut(Vec<u8>) -> bool,
+    sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> io::Result<()> {
     let mut budget = opts.limit_bytes.unwrap_or(u64::MAX);
     // What exists now: the rotated file, then the current one.
@@ -122,7 +122,7 @@ pub async fn stream(
     }
     let mut out = Vec::new();
     render(&lines, opts, &mut out);
-    if !emit(&mut sink, out, &mut budget) || !opts.follow {
+    if !emit(sink, out, &mut budget).await || !opts.follow {
         return Ok(());
     }
     loop {
@@ -155,7 +155,7 @@ pub async fn stream(
                     },
                     &mut out,
                 );
-                if !emit(&mut sink, out, &mut budget) {
+                if !emit(sink, out, &mut budget).await {
                     return Ok(());
                 }
             }
@@ -167,7 +167,11 @@ pub async fn stream(
     }
 }
 
-fn emit(sink: &mut impl FnMut(Vec<u8>) -> bool, mut out: Vec<u8>, budget: &mut u64) -> bool {
+async fn emit(
+    sink: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    mut out: Vec<u8>,
+    budget: &mut u64,
+) -> bool {
     if out.is_empty() {
         return *budget > 0;
     }
@@ -175,7 +179,7 @@ fn emit(sink: &mut impl FnMut(Vec<u8>) -> bool, mut out: Vec<u8>, budget: &mut u
         out.truncate(*budget as usize);
     }
     *budget -= out.len() as u64;
-    sink(out) && *budget > 0
+    sink.send(out).await.is_ok() && *budget > 0
 }
 
 fn rotated_path(path: &Path) -> PathBuf {
@@ -229,45 +233,35 @@ mod tests {
         );
     }
 
+    async fn collect(path: &Path, opts: &LogOptions, running: impl FnMut() -> bool) -> String {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                got.extend(chunk);
+            }
+            got
+        });
+        stream(path, opts, running, &tx).await.expect("stream");
+        drop(tx);
+        String::from_utf8_lossy(&reader.await.expect("reader")).into_owned()
+    }
+
     #[tokio::test]
     async fn tail_and_limit_bytes() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("0.log");
         std::fs::write(&path, LOG).expect("write");
-        let mut got = Vec::new();
         let opts = LogOptions {
             tail_lines: Some(2),
             ..LogOptions::default()
         };
-        stream(
-            &path,
-            &opts,
-            || false,
-            |b| {
-                got.extend(b);
-                true
-            },
-        )
-        .await
-        .expect("stream");
-        assert_eq!(String::from_utf8_lossy(&got), "two\nthree\n");
-        let mut got = Vec::new();
+        assert_eq!(collect(&path, &opts, || false).await, "two\nthree\n");
         let opts = LogOptions {
             limit_bytes: Some(5),
             ..LogOptions::default()
         };
-        stream(
-            &path,
-            &opts,
-            || false,
-            |b| {
-                got.extend(b);
-                true
-            },
-        )
-        .await
-        .expect("stream");
-        assert_eq!(String::from_utf8_lossy(&got), "one\nt");
+        assert_eq!(collect(&path, &opts, || false).await, "one\nt");
     }
 
     #[tokio::test]
@@ -283,23 +277,15 @@ mod tests {
             std::fs::write(&writer_path, data).expect("write");
         });
         let started = std::time::Instant::now();
-        let mut got = Vec::new();
         let opts = LogOptions {
             follow: true,
             ..LogOptions::default()
         };
-        stream(
-            &path,
-            &opts,
-            || started.elapsed() < Duration::from_millis(600),
-            |b| {
-                got.extend(b);
-                true
-            },
-        )
-        .await
-        .expect("stream");
+        let got = collect(&path, &opts, || {
+            started.elapsed() < Duration::from_millis(600)
+        })
+        .await;
         writer.await.expect("writer");
-        assert_eq!(String::from_utf8_lossy(&got), "first\nsecond\n");
+        assert_eq!(got, "first\nsecond\n");
     }
 }
