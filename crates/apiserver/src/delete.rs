@@ -143,9 +143,13 @@ impl<S: Store> ApiServer<S> {
             let now = object::now_rfc3339();
             let namespace_pending = crate::crud::namespace_pending(rt, &new);
             let grace = self.grace_period(rt, &old, opts);
+            // A zero grace period (the node agent confirming the pod stopped, or
+            // `--force`) completes a graceful deletion already under way.
+            let force = rt.plural == "pods" && opts.grace_period == Some(0);
             if object::is_deleting(&old)
                 && finalizers == object::finalizers(&old)
                 && grace.is_none()
+                && !force
             {
                 // Already being deleted; nothing new to record.
                 return Ok((old, false));
