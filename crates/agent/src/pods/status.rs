@@ -23,6 +23,8 @@ pub struct StatusContext {
     /// Set once the sandbox runs (the pod's IP, or the host's under hostNetwork).
     pub pod_ip: Option<String>,
     pub sandbox_ready: bool,
+    /// The pod is being deleted and its containers were stopped: the final status.
+    pub terminating: bool,
     pub now: Option<Timestamp>,
 }
 
@@ -75,7 +77,13 @@ pub fn pod_status(
             )
         })
         .collect();
-    let phase = phase(restart_policy(pod), &inits, &apps, initialized);
+    let phase = phase(
+        restart_policy(pod),
+        &inits,
+        &apps,
+        initialized,
+        ctx.terminating,
+    );
     let unready: Vec<&str> = apps
         .iter()
         .filter(|s| !s.ready)
@@ -291,14 +299,15 @@ fn terminated(
     })
 }
 
-/// The kubelet's phase rules (`getPhase`).
+/// The kubelet's phase rules (`getPhase`); `terminating` is its `podIsTerminal`.
 fn phase(
     policy: &str,
     inits: &[ContainerStatus],
     apps: &[ContainerStatus],
     initialized: bool,
+    terminating: bool,
 ) -> &'static str {
-    if !initialized {
+    if !initialized && !terminating {
         let failed = inits.iter().any(
             |s| matches!(&s.state, Some(K8sState { terminated: Some(t), .. }) if t.exit_code != 0),
         );
@@ -336,6 +345,9 @@ fn phase(
         "Running"
     } else if stopped > 0 {
         match policy {
+            // A stopped pod that will not run again ends in a terminal phase (KEP-3329).
+            _ if terminating && stopped == succeeded => "Succeeded",
+            _ if terminating => "Failed",
             "Always" => "Running",
             _ if stopped == succeeded => "Succeeded",
             "Never" => "Failed",

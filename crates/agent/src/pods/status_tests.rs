@@ -39,6 +39,7 @@ fn ctx(now: i64) -> StatusContext {
         host_ip: Some("192.0.2.10".into()),
         pod_ip: None,
         sandbox_ready: true,
+        terminating: false,
         now: Some(at(now)),
     }
 }
@@ -176,6 +177,16 @@ fn finished_pods_take_terminal_phases() {
     assert_eq!(s.phase.as_deref(), Some("Failed"));
     let s = pod_status(&pod("OnFailure", false), &done(0), &ctx(2));
     assert_eq!(s.phase.as_deref(), Some("Succeeded"));
+    let s = pod_status(&pod("Always", false), &done(143), &ctx(2));
+    assert_eq!(s.phase.as_deref(), Some("Running"), "Always restarts it");
+    let mut stopping = ctx(2);
+    stopping.terminating = true;
+    let s = pod_status(&pod("Always", false), &done(143), &stopping);
+    assert_eq!(
+        s.phase.as_deref(),
+        Some("Failed"),
+        "a deleted pod ends terminal"
+    );
 }
 
 #[test]

@@ -25,8 +25,8 @@ use crate::events::{EventType, Recorder};
 use crate::host::HostInfo;
 use crate::node::{sleep_or_shutdown, Retry};
 use crate::runtime::{
-    ContainerState, ImagePuller, PodRuntime, PulledImage, RuntimeError, SandboxInfo, SandboxSpec,
-    LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+    ContainerId, ContainerState, ImagePuller, PodRuntime, PulledImage, RuntimeError, SandboxInfo,
+    SandboxSpec, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
 };
 
 /// What every worker shares.
@@ -50,6 +50,8 @@ pub(crate) struct PodWorker {
     pub(super) records: BTreeMap<String, ContainerRecord>,
     pub(super) pulled: HashMap<String, PulledImage>,
     pub(super) reported: Option<PodStatus>,
+    /// Set once deletion began: statuses from then on are final.
+    pub(super) terminating: bool,
     pub(super) host_ip: String,
     pub(super) node_cpu_millis: u64,
     pub(super) node_memory_bytes: u64,
@@ -119,6 +121,7 @@ impl PodWorker {
             sandbox: adopted.sandbox,
             records: adopted.records,
             pulled: HashMap::new(),
+            terminating: false,
             host_ip: facts.internal_ip.to_string(),
             node_cpu_millis: u64::from(facts.cpus) * 1000,
             node_memory_bytes: facts.memory_bytes,
@@ -251,14 +254,11 @@ impl PodWorker {
             host_ip: Some(self.host_ip.clone()),
             pod_ip: self.pod_ip(),
             sandbox_ready: self.sandbox.is_some(),
+            terminating: self.terminating,
             now: Some(Timestamp::now()),
         };
         let status = pod_status(&view, &self.records, &ctx);
-        let same = self
-            .reported
-            .as_ref()
-            .is_some_and(|r| same_status(r, &status));
-        if same {
+        if self.reported.as_ref() == Some(&status) {
             return;
         }
         let mut body = serde_json::json!({ "status": status });
@@ -298,8 +298,11 @@ impl PodWorker {
             })
             .unwrap_or(30);
         info!(pod = %self.key, grace, "terminating pod");
-        self.cleanup(Duration::from_secs(u64::try_from(grace).unwrap_or(0)))
+        self.terminating = true;
+        self.stop_all(Duration::from_secs(u64::try_from(grace).unwrap_or(0)))
             .await;
+        self.report().await;
+        self.remove_all().await;
         let api = self.pods_api();
         let name = self.pod.metadata.name.clone().unwrap_or_default();
         let params = DeleteParams {
@@ -330,6 +333,12 @@ impl PodWorker {
 
     /// Stops every container (Killing events), removes them and the sandbox.
     async fn cleanup(&mut self, grace: Duration) {
+        self.stop_all(grace).await;
+        self.remove_all().await;
+    }
+
+    /// Stops every running container within `grace` and records their final states.
+    async fn stop_all(&mut self, grace: Duration) {
         let mut live = Vec::new();
         for (name, rec) in &self.records {
             if let Some(inst) = &rec.current {
@@ -355,7 +364,26 @@ impl PodWorker {
             }
         }))
         .await;
-        for (name, id, _) in live {
+        for rec in self.records.values_mut() {
+            if let Some(inst) = rec.current.as_mut() {
+                if let Ok(state) = runtime.container_state(inst.id.clone()).await {
+                    inst.state = state;
+                }
+                rec.restart_at = None;
+                rec.waiting = None;
+            }
+        }
+    }
+
+    /// Removes every container and the sandbox.
+    async fn remove_all(&mut self) {
+        let runtime = self.ctx.runtime.clone();
+        let live: Vec<(String, ContainerId)> = self
+            .records
+            .iter()
+            .filter_map(|(n, r)| Some((n.clone(), r.current.as_ref()?.id.clone())))
+            .collect();
+        for (name, id) in live {
             if let Err(e) = runtime.remove_container(id).await {
                 warn!(pod = %self.key, container = %name, error = %e, "container not removed");
             }
@@ -429,9 +457,4 @@ impl PodWorker {
         let ns = self.pod.metadata.namespace.as_deref().unwrap_or("default");
         Api::namespaced(self.ctx.client.clone(), ns)
     }
-}
-
-/// Equal statuses need no write; transition times are computed stably so plain equality works.
-fn same_status(a: &PodStatus, b: &PodStatus) -> bool {
-    a == b
 }
