@@ -2,6 +2,9 @@
 //! One thing to know: events are best effort: a failed post is logged and dropped, never
 //! retried, so an unreachable API server cannot stall a pod worker.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -24,6 +27,8 @@ pub enum EventType {
 pub struct Recorder {
     client: Client,
     node: String,
+    /// Makes event names unique even when two share a timestamp.
+    seq: Arc<AtomicU64>,
 }
 
 impl Recorder {
@@ -31,6 +36,7 @@ impl Recorder {
         Recorder {
             client,
             node: node.into(),
+            seq: Arc::default(),
         }
     }
 
@@ -43,7 +49,7 @@ impl Recorder {
         reason: &str,
         message: String,
     ) {
-        let ev = pod_event(
+        let mut ev = pod_event(
             pod,
             container,
             type_,
@@ -52,6 +58,10 @@ impl Recorder {
             &self.node,
             Timestamp::now(),
         );
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        if let Some(name) = ev.metadata.name.as_mut() {
+            name.push_str(&format!("{seq:x}"));
+        }
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
         let api: Api<Event> = Api::namespaced(self.client.clone(), ns);
         if let Err(e) = api.create(&PostParams::default(), &ev).await {

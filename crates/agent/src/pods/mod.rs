@@ -26,7 +26,7 @@ use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 
 use crate::node::{sleep_or_shutdown, Retry};
 use crate::runtime::{ContainerInfo, Inventory, SandboxInfo, LABEL_POD_UID};
@@ -124,12 +124,10 @@ fn deliver(
     let (sandboxes, containers) = leftovers.remove(&uid).unwrap_or_default();
     let adopted = adopt(sandboxes, containers);
     let (tx, rx) = watch::channel(Some(pod));
-    let task = tokio::spawn(worker::run_worker(
-        ctx.clone(),
-        rx,
-        adopted,
-        shutdown.clone(),
-    ));
+    let span = tracing::info_span!("pod", uid = %uid);
+    let task = tokio::spawn(
+        worker::run_worker(ctx.clone(), rx, adopted, shutdown.clone()).instrument(span),
+    );
     workers.insert(uid, Handle { pods: tx, task });
 }
 

@@ -360,3 +360,65 @@ async fn a_restarted_agent_re_adopts_without_duplicates() -> Result<()> {
     assert_eq!(s.restart_count, 0);
     agent.shutdown().await
 }
+
+#[tokio::test]
+async fn init_containers_run_first_and_host_network_pods_get_the_host_ip() -> Result<()> {
+    let c = cluster().await?;
+    let runtime = Arc::new(FakeRuntime::new());
+    runtime.set_behaviour("setup", Behaviour::Exit(0));
+    let agent = start_agent(&c, runtime.clone(), Arc::new(FakePuller::new()))?;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let mut p = pod(
+        "hostnet",
+        serde_json::json!([{"name": "app", "image": "img:1"}]),
+    )?;
+    let spec = p.spec.as_mut().context("spec")?;
+    spec.host_network = Some(true);
+    spec.init_containers = Some(vec![serde_json::from_value(
+        serde_json::json!({"name": "setup", "image": "img:1", "command": ["true"]}),
+    )?]);
+    pods.create(&PostParams::default(), &p).await?;
+    let running = wait_for(15, "a running pod after its init container", || async {
+        let p = get_pod(&pods, "hostnet").await?;
+        app_status(&p)?.ready.then_some(p)
+    })
+    .await?;
+    let status = running.status.context("status")?;
+    assert_eq!(status.pod_ip.as_deref(), Some("192.0.2.10"));
+    assert_eq!(
+        status.pod_ips.context("podIPs")?[0].ip,
+        "192.0.2.10",
+        "hostNetwork pods share the host's address"
+    );
+    let init = &status.init_container_statuses.context("init statuses")?[0];
+    let done = init
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .context("terminated")?;
+    assert_eq!(
+        (done.exit_code, done.reason.as_deref()),
+        (0, Some("Completed"))
+    );
+    assert!(init.ready);
+    let order: Vec<String> = runtime
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            Call::Start(spec) => Some(spec.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec!["setup", "app"]);
+    let sandbox = runtime
+        .calls()
+        .into_iter()
+        .find_map(|call| match call {
+            Call::RunSandbox(s) => Some(s),
+            _ => None,
+        })
+        .context("sandbox")?;
+    assert!(sandbox.host_network);
+    assert_eq!(sandbox.hostname, "hostnet");
+    agent.shutdown().await
+}
