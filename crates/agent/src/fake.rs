@@ -31,7 +31,7 @@ pub enum Behaviour {
 pub enum Call {
     RunSandbox(SandboxSpec),
     StopSandbox(SandboxId),
-    Start(ContainerSpec),
+    Start(Box<ContainerSpec>),
     Stop(ContainerId, Duration),
     Remove(ContainerId),
 }
@@ -150,7 +150,7 @@ impl PodRuntime for FakeRuntime {
     ) -> BoxFuture<'_, Result<ContainerId, RuntimeError>> {
         Box::pin(async move {
             let mut st = self.lock();
-            st.calls.push(Call::Start(spec.clone()));
+            st.calls.push(Call::Start(Box::new(spec.clone())));
             if !st.sandboxes.contains_key(&sandbox) {
                 return Err(RuntimeError::NoSuchSandbox(sandbox.0));
             }

@@ -52,6 +52,8 @@ pub struct SandboxSpec {
     pub hostname: String,
     /// Share the host's network namespace (`hostNetwork: true`).
     pub host_network: bool,
+    /// One PID namespace for all containers (`shareProcessNamespace: true`).
+    pub share_process_namespace: bool,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -74,6 +76,23 @@ pub struct ContainerResources {
     pub memory_limit_bytes: Option<u64>,
 }
 
+/// A container's security settings, resolved against the pod's security context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSecurity {
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub supplemental_groups: Vec<i64>,
+    pub privileged: bool,
+    /// Capability names as written in the pod (`NET_ADMIN`, `ALL`).
+    pub add_capabilities: Vec<String>,
+    pub drop_capabilities: Vec<String>,
+    /// False (the default unless privileged) means `noNewPrivileges`.
+    pub allow_privilege_escalation: bool,
+    pub read_only_root_filesystem: bool,
+    /// `seccompProfile.type: RuntimeDefault`.
+    pub seccomp_runtime_default: bool,
+}
+
 /// Everything the runtime needs to create and start one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
@@ -88,8 +107,9 @@ pub struct ContainerSpec {
     /// The final environment (image env overridden by the pod's envFrom and env).
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
-    /// Image config `User` or the security context's `runAsUser` (as `uid[:gid]`).
+    /// The image config's `User` (`uid[:gid]` or a name); `security.run_as_user` wins.
     pub user: Option<String>,
+    pub security: ContainerSecurity,
     pub resources: ContainerResources,
     pub tty: bool,
     pub stdin: bool,

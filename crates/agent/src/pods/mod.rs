@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod command;
 pub mod env;
 pub mod resources;
+pub mod security;
 mod start;
 pub mod state;
 pub mod status;

@@ -15,6 +15,7 @@ use super::backoff::{go_duration, next_backoff, pull_backoff};
 use super::command::{expand, merge_argv};
 use super::env::{referenced_sources, resolve_env, EnvError, EnvSources};
 use super::resources::container_resources;
+use super::security::container_security;
 use super::state::{ContainerRecord, Instance, Waiting};
 use super::worker::PodWorker;
 use crate::events::EventType;
@@ -38,6 +39,14 @@ impl PodWorker {
         };
         let env = match self.environment(&c, &pulled.config.env).await {
             Ok(env) => env,
+            Err(e) => {
+                self.fail_create(name, "CreateContainerConfigError", e.to_string())
+                    .await;
+                return;
+            }
+        };
+        let security = match container_security(&self.pod, &c, pulled.config.user.as_deref()) {
+            Ok(s) => s,
             Err(e) => {
                 self.fail_create(name, "CreateContainerConfigError", e.to_string())
                     .await;
@@ -72,7 +81,8 @@ impl PodWorker {
                 .clone()
                 .or(pulled.config.working_dir.clone())
                 .filter(|w| !w.is_empty()),
-            user: run_as_user(&c).or(pulled.config.user.clone()),
+            user: pulled.config.user.clone().filter(|u| !u.is_empty()),
+            security,
             resources: container_resources(&c),
             tty: c.tty.unwrap_or(false),
             stdin: c.stdin.unwrap_or(false),
@@ -322,16 +332,6 @@ fn secret_strings(s: &Secret) -> BTreeMap<String, String> {
         .collect();
     out.extend(s.string_data.clone().unwrap_or_default());
     out
-}
-
-/// `runAsUser[:runAsGroup]` from the container's security context.
-fn run_as_user(c: &Container) -> Option<String> {
-    let sc = c.security_context.as_ref()?;
-    let uid = sc.run_as_user?;
-    Some(match sc.run_as_group {
-        Some(g) => format!("{uid}:{g}"),
-        None => uid.to_string(),
-    })
 }
 
 /// Marks the record's pull failure as a back-off once it was reported.

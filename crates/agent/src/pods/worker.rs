@@ -220,6 +220,7 @@ impl PodWorker {
             namespace: m.namespace.clone().unwrap_or_default(),
             hostname: spec.hostname.clone().unwrap_or(name),
             host_network: spec.host_network.unwrap_or(false),
+            share_process_namespace: spec.share_process_namespace.unwrap_or(false),
             labels: BTreeMap::from([
                 (LABEL_POD_UID.to_string(), self.uid.clone()),
                 (
