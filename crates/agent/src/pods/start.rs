@@ -38,10 +38,15 @@ impl PodWorker {
             return;
         };
         let env = match self.environment(&c, &pulled.config.env).await {
-            Ok(env) => env,
-            Err(e) => {
+            Ok(Ok(env)) => env,
+            Ok(Err(e)) => {
                 self.fail_create(name, "CreateContainerConfigError", e.to_string())
                     .await;
+                return;
+            }
+            Err(e) => {
+                // The API server is unreachable: not the pod's fault; retry on the next sync.
+                warn!(pod = %self.key, container = name, error = %e, "env sources unavailable");
                 return;
             }
         };
@@ -246,12 +251,13 @@ impl PodWorker {
         .await;
     }
 
-    /// Resolves the container's env, fetching the ConfigMaps and Secrets it names.
+    /// Resolves the container's env, fetching the ConfigMaps and Secrets it names; the
+    /// outer error is a failed API call (absent objects are the inner error).
     async fn environment(
         &self,
         c: &Container,
         image_env: &[String],
-    ) -> Result<Vec<(String, String)>, EnvError> {
+    ) -> Result<Result<Vec<(String, String)>, EnvError>, kube::Error> {
         let ns = self.pod.metadata.namespace.clone().unwrap_or_default();
         let (cm_names, secret_names) = referenced_sources(c);
         let mut src = EnvSources {
@@ -263,17 +269,17 @@ impl PodWorker {
         };
         let cms: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), &ns);
         for n in cm_names {
-            if let Ok(Some(cm)) = cms.get_opt(&n).await {
+            if let Some(cm) = cms.get_opt(&n).await? {
                 src.config_maps.insert(n, cm.data.unwrap_or_default());
             }
         }
         let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &ns);
         for n in secret_names {
-            if let Ok(Some(s)) = secrets.get_opt(&n).await {
+            if let Some(s) = secrets.get_opt(&n).await? {
                 src.secrets.insert(n, secret_strings(&s));
             }
         }
-        resolve_env(&self.pod, c, image_env, &src)
+        Ok(resolve_env(&self.pod, c, image_env, &src))
     }
 
     /// The dockerconfigjson secrets of `imagePullSecrets` that exist.

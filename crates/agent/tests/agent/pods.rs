@@ -422,3 +422,84 @@ async fn init_containers_run_first_and_host_network_pods_get_the_host_ip() -> Re
     assert_eq!(sandbox.hostname, "hostnet");
     agent.shutdown().await
 }
+
+#[tokio::test]
+async fn a_missing_config_map_holds_the_container_until_it_exists() -> Result<()> {
+    let c = cluster().await?;
+    let runtime = Arc::new(FakeRuntime::new());
+    let agent = start_agent(&c, runtime.clone(), Arc::new(FakePuller::new()))?;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "configured",
+            serde_json::json!([{"name": "app", "image": "img:1",
+                "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}}],
+                "envFrom": [{"secretRef": {"name": "creds"}, "prefix": "S_"}]}]),
+        )?,
+    )
+    .await?;
+    // envFrom is resolved before env, as the kubelet does: the Secret is missed first.
+    let waiting_message = |want: &'static str| {
+        let pods = pods.clone();
+        async move {
+            wait_for(15, want, || async {
+                let w = app_status(&get_pod(&pods, "configured").await?)?
+                    .state?
+                    .waiting?;
+                (w.reason.as_deref() == Some("CreateContainerConfigError")
+                    && w.message.as_deref() == Some(want))
+                .then_some(())
+            })
+            .await
+        }
+    };
+    waiting_message("secret \"creds\" not found").await?;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(c.client.clone(), "default");
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "creds"}, "stringData": {"token": "s3cret"}}),
+            )?,
+        )
+        .await?;
+    waiting_message("configmap \"settings\" not found").await?;
+    assert!(
+        runtime.containers().is_empty(),
+        "nothing starts without its config"
+    );
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(c.client.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "settings"}, "data": {"color": "blue"}}),
+        )?,
+    )
+    .await?;
+    wait_for(15, "the container running", || async {
+        app_status(&get_pod(&pods, "configured").await?)?
+            .ready
+            .then_some(())
+    })
+    .await?;
+    let env = runtime
+        .calls()
+        .into_iter()
+        .find_map(|call| match call {
+            Call::Start(spec) => Some(spec.env),
+            _ => None,
+        })
+        .context("started")?;
+    assert!(
+        env.contains(&("COLOR".to_string(), "blue".to_string())),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&("S_token".to_string(), "s3cret".to_string())),
+        "{env:?}"
+    );
+    agent.shutdown().await
+}
