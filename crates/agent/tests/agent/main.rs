@@ -6,3 +6,4 @@ mod support;
 mod node;
 mod outage;
 mod pods;
+mod spec;
