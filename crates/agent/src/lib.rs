@@ -10,8 +10,10 @@ pub mod events;
 pub mod fake;
 pub mod host;
 pub mod node;
+pub mod oci;
 pub mod pods;
 pub mod runtime;
+pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -41,6 +41,7 @@ pub async fn cluster() -> Result<Cluster> {
         ApiServerConfig {
             admin_token: pki.admin_token.clone(),
             advertise_address: addr.to_string(),
+            node_client: None,
         },
     );
     server
