@@ -15,7 +15,7 @@ fn wide_tables_print_upstream_headers() -> Result<()> {
     g.kubectl_stdin(
         "1.32",
         &["apply", "-f", "-"],
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: solo, labels: {tier: db}}\nspec: {containers: [{name: c, image: busybox}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: solo, labels: {tier: db}}\nspec: {containers: [{name: c, image: '127.0.0.1:9/busybox:1'}]}\n",
     )?;
     let out = g.kubectl_ok(
         "1.32",
@@ -132,7 +132,7 @@ fn get_watch_prints_rows_for_new_objects() -> Result<()> {
     g.kubectl_stdin(
         "1.32",
         &["apply", "-f", "-"],
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: watched}\nspec: {containers: [{name: c, image: busybox}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: watched}\nspec: {containers: [{name: c, image: '127.0.0.1:9/busybox:1'}]}\n",
     )?;
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);

@@ -9,6 +9,7 @@ mod discovery;
 mod durability;
 mod get;
 mod mutate;
+mod pods;
 mod python;
 
 use anyhow::Result;

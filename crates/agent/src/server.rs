@@ -2,7 +2,6 @@
 //! attach, port-forward) to: `GET /containerLogs/<namespace>/<pod>/<container>` with kubectl's
 //! log options. Requests must carry the cluster's bearer token.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,7 +21,6 @@ type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
 /// Settings of the agent's server.
 pub struct ServerConfig {
-    pub listen: SocketAddr,
     /// PEM certificate chain and key, signed by the cluster CA for the node's addresses.
     pub cert_pem: String,
     pub key_pem: String,
@@ -30,8 +28,12 @@ pub struct ServerConfig {
     pub token: String,
 }
 
-/// Serves until the process ends.
-pub async fn serve(config: ServerConfig, runtime: Arc<OciRuntime>) -> std::io::Result<()> {
+/// Serves on `listener` until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    runtime: Arc<OciRuntime>,
+) -> std::io::Result<()> {
     use rustls::pki_types::pem::PemObject as _;
     let certs = rustls::pki_types::CertificateDer::pem_slice_iter(config.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
@@ -46,7 +48,6 @@ pub async fn serve(config: ServerConfig, runtime: Arc<OciRuntime>) -> std::io::R
         .with_single_cert(certs, key)
         .map_err(std::io::Error::other)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let token = Arc::new(config.token);
     loop {
         let (tcp, peer) = listener.accept().await?;

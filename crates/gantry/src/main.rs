@@ -12,6 +12,8 @@ use tracing::info;
 use gantry_apiserver::{ApiServer, ApiServerConfig, NodeClient, Pki};
 use gantry_store::{WalStore, WalStoreConfig};
 
+mod node;
+
 #[derive(Parser)]
 #[command(
     name = "gantry",
@@ -26,9 +28,68 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a whole one-machine cluster with no configuration.
-    Up(ServerArgs),
+    Up(UpArgs),
     /// Run the control plane (API server on the embedded store).
     Server(ServerArgs),
+    /// Run a node agent that joins a cluster.
+    Agent(AgentArgs),
+}
+
+#[derive(Args, Clone)]
+struct UpArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args, Clone)]
+struct NodeArgs {
+    /// Name of this machine's Node [default: the hostname].
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Extra Node labels, `k=v,k2=v2`.
+    #[arg(long, value_parser = parse_labels, default_value = "")]
+    node_labels: Labels,
+    /// HTTPS port of the node agent's endpoint (logs, exec); 0 picks a free one.
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
+}
+
+#[derive(Args, Clone)]
+struct AgentArgs {
+    /// Kubeconfig of the cluster to join.
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// Where images, containers and logs live [default: like `up`, under `agent/`].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The cluster's data directory, whose CA signs this agent's serving certificate; without
+    /// it the agent serves a self-signed certificate the API server will not trust.
+    #[arg(long)]
+    cluster_dir: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Labels (alias of --node-labels, as the issue's CLI spells it).
+    #[arg(long, value_parser = parse_labels)]
+    labels: Option<Labels>,
+    /// Log filter (tracing `EnvFilter` syntax), also read from GANTRY_LOG.
+    #[arg(long)]
+    log: Option<String>,
+}
+
+type Labels = Vec<(String, String)>;
+
+fn parse_labels(s: &str) -> Result<Labels, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| format!("label {p:?} is not key=value"))
+        })
+        .collect()
 }
 
 #[derive(Args, Clone)]
@@ -59,12 +120,12 @@ fn main() -> ExitCode {
         _ => {}
     }
     let cli = Cli::parse();
-    let args = match &cli.command {
-        Command::Up(a) | Command::Server(a) => a.clone(),
+    let log = match &cli.command {
+        Command::Up(a) => a.server.log.clone(),
+        Command::Server(a) => a.log.clone(),
+        Command::Agent(a) => a.log.clone(),
     };
-    let filter = args
-        .log
-        .clone()
+    let filter = log
         .or_else(|| std::env::var("GANTRY_LOG").ok())
         .unwrap_or_else(|| "info".to_string());
     tracing_subscriber::fmt()
@@ -81,7 +142,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args)) {
+    let result = match cli.command {
+        Command::Up(a) => runtime.block_on(serve(a.server, Some(a.node))),
+        Command::Server(a) => runtime.block_on(serve(a, None)),
+        Command::Agent(a) => runtime.block_on(agent(a)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gantry: {e:#}");
@@ -108,7 +174,7 @@ fn default_data_dir() -> PathBuf {
     home.join(".local/share/gantry")
 }
 
-async fn serve(args: ServerArgs) -> Result<()> {
+async fn serve(args: ServerArgs, node: Option<NodeArgs>) -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
@@ -173,9 +239,122 @@ async fn serve(args: ServerArgs) -> Result<()> {
         kubeconfig.display()
     );
     info!(url = %url, data_dir = %data_dir.display(), "gantry is up");
-    server.serve(listener, tls, shutdown_signal()).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let agent_task = match node {
+        Some(node_args) => {
+            let client = node::client_from_kubeconfig(&kubeconfig).await?;
+            let settings = node_settings(node_args, data_dir.join("node"), pki.admin_token.clone());
+            let stop = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move {
+                let issue =
+                    |names: &[String]| pki.issue_serving_cert(names).map_err(anyhow::Error::from);
+                node::run(client, settings, &issue, stop).await
+            }))
+        }
+        None => None,
+    };
+    server.serve(listener, tls, stopped(stop_rx)).await;
+    if let Some(task) = agent_task {
+        match task.await {
+            Ok(Err(e)) => eprintln!("gantry: {e:#}"),
+            Err(e) => eprintln!("gantry: the agent task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     info!("gantry stopped");
     Ok(())
+}
+
+/// Runs a node agent joining the cluster of `--kubeconfig`.
+async fn agent(args: AgentArgs) -> Result<()> {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir().join("agent"));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
+    let client = node::client_from_kubeconfig(&args.kubeconfig).await?;
+    let token = kubeconfig_token(&args.kubeconfig)?;
+    let mut node_args = args.node.clone();
+    if let Some(labels) = args.labels.clone() {
+        node_args.node_labels.extend(labels);
+    }
+    let settings = node_settings(node_args, data_dir.clone(), token);
+    let cluster_pki = match &args.cluster_dir {
+        Some(dir) => Some(
+            Pki::load_or_create(dir, &[]).context("failed to open the cluster's credentials")?,
+        ),
+        None => None,
+    };
+    let issue = |names: &[String]| -> Result<(String, String)> {
+        match &cluster_pki {
+            Some(pki) => Ok(pki.issue_serving_cert(names)?),
+            None => self_signed(names),
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    println!(
+        "gantry: agent {} joining the cluster of {}",
+        settings.node_name,
+        args.kubeconfig.display()
+    );
+    node::run(client, settings, &issue, stopped(stop_rx)).await
+}
+
+fn node_settings(args: NodeArgs, data_dir: PathBuf, token: String) -> node::NodeSettings {
+    let node_name = args.node_name.unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_lowercase())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "gantry-node".to_string())
+    });
+    node::NodeSettings {
+        node_name,
+        data_dir,
+        labels: args.node_labels,
+        port: args.kubelet_port,
+        token,
+    }
+}
+
+/// The bearer token of a kubeconfig's first user (what the API server will present).
+fn kubeconfig_token(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read kubeconfig {}", path.display()))?;
+    let kc: serde_yaml::Value = serde_yaml::from_str(&text)
+        .with_context(|| format!("kubeconfig {} is not YAML", path.display()))?;
+    kc.get("users")
+        .and_then(|u| u.get(0))
+        .and_then(|u| u.get("user"))
+        .and_then(|u| u.get("token"))
+        .and_then(serde_yaml::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("kubeconfig {} has no bearer token", path.display()))
+}
+
+/// A self-signed serving certificate, for agents that cannot reach the cluster CA.
+fn self_signed(names: &[String]) -> Result<(String, String)> {
+    let cert = rcgen::generate_simple_self_signed(names.to_vec())
+        .context("failed to generate a certificate")?;
+    Ok((cert.cert.pem(), cert.key_pair.serialize_pem()))
+}
+
+/// Resolves when the stop flag turns true.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn shutdown_signal() {

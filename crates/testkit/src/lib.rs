@@ -96,7 +96,14 @@ impl Gantry {
 
     fn spawn(&mut self, port: u16) -> Result<()> {
         let mut child = Command::new(gantry_bin()?)
-            .args(["up", "--api-port", &port.to_string(), "--data-dir"])
+            .args([
+                "up",
+                "--api-port",
+                &port.to_string(),
+                "--kubelet-port",
+                "0",
+                "--data-dir",
+            ])
             .arg(self.data.path())
             .env(
                 "GANTRY_LOG",
@@ -273,12 +280,87 @@ impl Gantry {
     }
 }
 
+impl Gantry {
+    /// Deletes every pod through the API and waits for the node agent to stop them, so that a
+    /// test leaves no container, sandbox or cgroup behind.
+    pub fn delete_all_pods(&self) -> Result<()> {
+        let out = self.kubectl("", &["get", "pods", "-A", "-o", "name"])?;
+        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return Ok(());
+        }
+        self.kubectl(
+            "",
+            &[
+                "delete",
+                "pods",
+                "--all",
+                "-A",
+                "--wait=true",
+                "--timeout=60s",
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Last resort after the server is gone: stop what the node runtime recorded.
+    fn reap_runtime(&self) {
+        let runtime = self.data.path().join("node/runtime");
+        let pid_of = |p: &Path| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+        };
+        let kill = |pid: i32| {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        };
+        if let Ok(entries) = std::fs::read_dir(runtime.join("shim")) {
+            for e in entries.flatten() {
+                if let Some(pid) = pid_of(&e.path().join("shim.pid")) {
+                    kill(pid);
+                }
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(runtime.join("shim/runc"))
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(runtime.join("sandboxes")) {
+            for e in entries.flatten() {
+                let record: Option<serde_json::Value> = std::fs::read(e.path())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                if let Some(pid) = record.and_then(|r| r["pid"].as_i64()) {
+                    kill(pid as i32);
+                }
+            }
+        }
+        // Overlay root filesystems mounted for containers.
+        if let Ok(entries) = std::fs::read_dir(runtime.join("rootfs")) {
+            for e in entries.flatten() {
+                let _ = Command::new("umount")
+                    .arg("-l")
+                    .arg(e.path().join("rootfs"))
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
 impl Drop for Gantry {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.delete_all_pods();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.reap_runtime();
     }
 }
 
