@@ -1,0 +1,492 @@
+//! The scheduling loop: watches Nodes and Pods, feeds pending pods through the queue and the
+//! framework, and performs the effects (binding, events, `PodScheduled` condition).
+//! Invariant: one pod is scheduled at a time, and a bound pod is *assumed* on its node until
+//! the watch shows its `nodeName`, so consecutive decisions never double-book a node.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt as _;
+use k8s_openapi::api::core::v1::{Event, EventSource, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt as _};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::config::SchedulerConfig;
+use crate::framework::{is_terminated, FitError, Framework, Snapshot};
+use crate::plugins::default_binder;
+use crate::queue::{PodKey, SchedulingQueue};
+use crate::registry;
+
+/// Assigns the pending pods whose `spec.schedulerName` is `config.name`.
+pub struct Scheduler {
+    client: kube::Client,
+    config: SchedulerConfig,
+    framework: Framework,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("the {resource} watch ended")]
+    WatchEnded { resource: &'static str },
+    #[error("failed to bind pod {pod} to node {node}")]
+    Bind {
+        pod: PodKey,
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to record event {reason} for pod {pod}")]
+    Event {
+        pod: PodKey,
+        reason: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to update the status of pod {pod}")]
+    Status {
+        pod: PodKey,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// What the watches report to the loop.
+enum Change {
+    Node,
+    Pod(Box<Pod>),
+    PodDeleted(Box<Pod>),
+}
+
+impl Scheduler {
+    pub fn new(client: kube::Client, config: SchedulerConfig) -> Scheduler {
+        let framework = registry::framework(&config);
+        Scheduler {
+            client,
+            config,
+            framework,
+        }
+    }
+
+    /// Runs until `shutdown` resolves. Returns an error only if a watch ends unexpectedly.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), SchedulerError> {
+        let (nodes, node_writer) = reflector::store::<Node>();
+        let (pods, pod_writer) = reflector::store::<Pod>();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let node_watch = tokio::spawn(forward(
+            reflector::reflector(
+                node_writer,
+                watcher(
+                    Api::<Node>::all(self.client.clone()),
+                    watcher::Config::default(),
+                )
+                .default_backoff(),
+            ),
+            tx.clone(),
+            |event| match event {
+                watcher::Event::Apply(_) | watcher::Event::InitApply(_) => Some(Change::Node),
+                _ => None,
+            },
+        ));
+        let pod_watch = tokio::spawn(forward(
+            reflector::reflector(
+                pod_writer,
+                watcher(
+                    Api::<Pod>::all(self.client.clone()),
+                    watcher::Config::default(),
+                )
+                .default_backoff(),
+            ),
+            tx,
+            |event| match event {
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    Some(Change::Pod(Box::new(p)))
+                }
+                watcher::Event::Delete(p) => Some(Change::PodDeleted(Box::new(p))),
+                _ => None,
+            },
+        ));
+        info!(
+            scheduler = %self.config.name,
+            plugins = ?self.framework.plugin_names(),
+            "scheduler starting"
+        );
+        let mut state = LoopState {
+            queue: SchedulingQueue::new(
+                self.config.initial_backoff,
+                self.config.max_backoff,
+                self.config.unschedulable_timeout,
+            ),
+            assumed: HashMap::new(),
+            nodes,
+            pods,
+        };
+        let result = tokio::select! {
+            () = shutdown => Ok(()),
+            r = self.schedule_loop(&mut state, &mut rx) => r,
+        };
+        node_watch.abort();
+        pod_watch.abort();
+        info!(scheduler = %self.config.name, "scheduler stopped");
+        result
+    }
+
+    async fn schedule_loop(
+        &self,
+        state: &mut LoopState,
+        rx: &mut mpsc::UnboundedReceiver<Change>,
+    ) -> Result<(), SchedulerError> {
+        // Decisions need the full picture: wait for both initial lists.
+        for ready in [
+            state.nodes.wait_until_ready().await,
+            state.pods.wait_until_ready().await,
+        ] {
+            ready.map_err(|_| SchedulerError::WatchEnded {
+                resource: "initial list",
+            })?;
+        }
+        loop {
+            while let Ok(change) = rx.try_recv() {
+                self.apply(state, change);
+            }
+            if let Some(key) = state.queue.pop(Instant::now()) {
+                self.attempt(state, key).await;
+                continue;
+            }
+            let deadline = state.queue.next_deadline();
+            tokio::select! {
+                change = rx.recv() => match change {
+                    Some(change) => self.apply(state, change),
+                    None => return Err(SchedulerError::WatchEnded { resource: "node and pod" }),
+                },
+                () = sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Folds one watch event into the queue and the assumed pods.
+    fn apply(&self, state: &mut LoopState, change: Change) {
+        match change {
+            Change::Node => state.queue.on_cluster_event(),
+            Change::Pod(pod) => {
+                let key = pod_key(&pod);
+                if self.is_pending_for_us(&pod) {
+                    // A stale event for a pod we just bound must not requeue it.
+                    if !state.assumed.contains_key(&key) {
+                        state.queue.add(&key);
+                    }
+                    return;
+                }
+                state.queue.remove(&key);
+                if node_name(&pod).is_some() {
+                    state.assumed.remove(&key);
+                    if is_terminated(&pod) {
+                        state.queue.on_cluster_event();
+                    }
+                }
+            }
+            Change::PodDeleted(pod) => {
+                let key = pod_key(&pod);
+                state.queue.remove(&key);
+                let was_assumed = state.assumed.remove(&key).is_some();
+                if was_assumed || node_name(&pod).is_some() {
+                    state.queue.on_cluster_event();
+                }
+            }
+        }
+    }
+
+    /// One scheduling attempt for the pod at `key`.
+    async fn attempt(&self, state: &mut LoopState, key: PodKey) {
+        let Some(pod) = lookup(&state.pods, &key) else {
+            state.queue.remove(&key);
+            return;
+        };
+        if !self.is_pending_for_us(&pod) || state.assumed.contains_key(&key) {
+            state.queue.remove(&key);
+            return;
+        }
+        let snapshot = state.snapshot();
+        match self.framework.schedule_one(&pod, &snapshot) {
+            Ok(node) => match default_binder::bind(&self.client, &pod, &node).await {
+                Ok(()) => {
+                    info!(pod = %key, node = %node, "pod bound");
+                    let mut placed = (*pod).clone();
+                    if let Some(spec) = placed.spec.as_mut() {
+                        spec.node_name = Some(node.clone());
+                    }
+                    state.assumed.insert(key.clone(), Arc::new(placed));
+                    state.queue.remove(&key);
+                    let message = format!("Successfully assigned {key} to {node}");
+                    self.record(&pod, "Normal", "Scheduled", &message).await;
+                    self.mark_scheduled(&pod).await;
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    // Already assigned, or being deleted: nothing left to do for this pod.
+                    info!(pod = %key, node = %node, reason = %status.message, "binding refused");
+                    state.queue.remove(&key);
+                }
+                Err(source) => {
+                    let err = SchedulerError::Bind {
+                        pod: key.clone(),
+                        node: node.clone(),
+                        source,
+                    };
+                    warn!(pod = %key, error = %error_chain(&err), "binding failed");
+                    let message = format!("Binding rejected: {}", error_chain(&err));
+                    self.record(&pod, "Warning", "FailedScheduling", &message)
+                        .await;
+                    state.queue.backoff(&key, Instant::now());
+                }
+            },
+            Err(fit) => {
+                info!(pod = %key, reason = %fit, "pod unschedulable");
+                self.record(&pod, "Warning", "FailedScheduling", &fit.to_string())
+                    .await;
+                self.mark_unschedulable(&pod, &fit).await;
+                state.queue.unschedulable(&key, Instant::now());
+            }
+        }
+    }
+
+    fn is_pending_for_us(&self, pod: &Pod) -> bool {
+        let Some(spec) = pod.spec.as_ref() else {
+            return false;
+        };
+        let scheduler = spec
+            .scheduler_name
+            .as_deref()
+            .unwrap_or(crate::DEFAULT_SCHEDULER_NAME);
+        scheduler == self.config.name
+            && node_name(pod).is_none()
+            && pod.metadata.deletion_timestamp.is_none()
+            && !is_terminated(pod)
+    }
+
+    /// Records a core/v1 Event about `pod`; failures are logged, never fatal.
+    async fn record(&self, pod: &Pod, type_: &str, reason: &'static str, message: &str) {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let now = Timestamp::now();
+        let event = Event {
+            metadata: ObjectMeta {
+                // Upstream's naming: <object>.<unix nanoseconds in hex>.
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("v1".to_string()),
+                kind: Some("Pod".to_string()),
+                name: Some(name),
+                namespace: Some(namespace.clone()),
+                uid: pod.metadata.uid.clone(),
+                resource_version: pod.metadata.resource_version.clone(),
+                ..Default::default()
+            },
+            reason: Some(reason.to_string()),
+            message: Some(message.to_string()),
+            type_: Some(type_.to_string()),
+            source: Some(EventSource {
+                component: Some(self.config.name.clone()),
+                host: None,
+            }),
+            reporting_component: Some(self.config.name.clone()),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(source) = api.create(&PostParams::default(), &event).await {
+            let err = SchedulerError::Event {
+                pod: pod_key(pod),
+                reason,
+                source,
+            };
+            warn!(error = %error_chain(&err), "event not recorded");
+        }
+    }
+
+    /// Sets `PodScheduled=False, reason Unschedulable` unless it already says the same.
+    async fn mark_unschedulable(&self, pod: &Pod, fit: &FitError) {
+        let message = fit.to_string();
+        if has_condition(pod, "False", Some("Unschedulable"), Some(&message)) {
+            return;
+        }
+        self.patch_condition(
+            pod,
+            json!({
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+                "lastProbeTime": null,
+                "lastTransitionTime": Timestamp::now().to_string(),
+            }),
+        )
+        .await;
+    }
+
+    /// After binding, flips an earlier `PodScheduled=False` to `True`. (Upstream's API server
+    /// sets the condition when it accepts the Binding; Gantry's does not yet.)
+    async fn mark_scheduled(&self, pod: &Pod) {
+        let has_false = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "PodScheduled" && c.status != "True")
+            });
+        if has_false {
+            self.patch_condition(
+                pod,
+                json!({
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "reason": null,
+                    "message": null,
+                    "lastProbeTime": null,
+                    "lastTransitionTime": Timestamp::now().to_string(),
+                }),
+            )
+            .await;
+        }
+    }
+
+    async fn patch_condition(&self, pod: &Pod, condition: serde_json::Value) {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let patch = json!({"status": {"conditions": [condition]}});
+        if let Err(source) = api
+            .patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+        {
+            let err = SchedulerError::Status {
+                pod: pod_key(pod),
+                source,
+            };
+            warn!(error = %error_chain(&err), "pod condition not updated");
+        }
+    }
+}
+
+/// The loop's mutable state: the queue, the pods bound but not yet seen bound, and the caches.
+struct LoopState {
+    queue: SchedulingQueue,
+    assumed: HashMap<PodKey, Arc<Pod>>,
+    nodes: Store<Node>,
+    pods: Store<Pod>,
+}
+
+impl LoopState {
+    /// The cached nodes and pods, with assumed pods in place of their unbound cached copies.
+    fn snapshot(&self) -> Snapshot {
+        let mut pods: Vec<Arc<Pod>> = Vec::new();
+        let mut pending_assumed = self.assumed.clone();
+        for pod in self.pods.state() {
+            match pending_assumed.remove(&pod_key(&pod)) {
+                Some(assumed) if node_name(&pod).is_none() => pods.push(assumed),
+                _ => pods.push(pod),
+            }
+        }
+        pods.extend(pending_assumed.into_values());
+        let nodes = self
+            .nodes
+            .state()
+            .iter()
+            .map(|n| (**n).clone())
+            .collect::<Vec<_>>();
+        debug!(nodes = nodes.len(), pods = pods.len(), "snapshot taken");
+        Snapshot::new(nodes, pods)
+    }
+}
+
+/// Forwards a watch stream's events as `Change`s until the loop goes away.
+async fn forward<K, S>(
+    stream: S,
+    tx: mpsc::UnboundedSender<Change>,
+    map: impl Fn(watcher::Event<K>) -> Option<Change>,
+) where
+    S: futures_util::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => {
+                if let Some(change) = map(event) {
+                    if tx.send(change).is_err() {
+                        return;
+                    }
+                }
+            }
+            // The stream backs off and re-lists by itself.
+            Err(err) => warn!(error = %err, "watch failed"),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn lookup(pods: &Store<Pod>, key: &str) -> Option<Arc<Pod>> {
+    let (namespace, name) = key.split_once('/')?;
+    pods.get(&ObjectRef::new(name).within(namespace))
+}
+
+fn pod_key(pod: &Pod) -> PodKey {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
+fn has_condition(pod: &Pod, status: &str, reason: Option<&str>, message: Option<&str>) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == status
+                    && c.reason.as_deref() == reason
+                    && c.message.as_deref() == message
+            })
+        })
+}
+
+/// `error: cause: cause`, printed once at the edge.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
