@@ -445,6 +445,50 @@ mod tests {
     }
 
     #[test]
+    fn most_allocated_packs_onto_the_busier_node() {
+        let nodes = vec![node("a", "4", "4Gi"), node("b", "4", "4Gi")];
+        let existing = bound(pod("busy", vec![container(&[("cpu", "2")])]), "b");
+        let p = pod("p", vec![container(&[("cpu", "1")])]);
+        let config = crate::SchedulerConfig {
+            scoring: crate::ScoringStrategy::MostAllocated,
+            ..Default::default()
+        };
+        let chosen = crate::registry::framework(&config)
+            .schedule_one(&p, &Snapshot::new(nodes, vec![existing]))
+            .expect("fits");
+        assert_eq!(chosen, "b");
+    }
+
+    #[test]
+    fn the_free_function_uses_the_default_profile() {
+        let nodes = vec![
+            with_taint(node("a", "8", "8Gi"), "dedicated", "db", "NoSchedule"),
+            node("b", "1", "1Gi"),
+        ];
+        let p = pod("p", vec![container(&[("cpu", "500m")])]);
+        let snapshot = Snapshot::new(nodes, Vec::<Pod>::new());
+        assert_eq!(crate::schedule_one(&p, &snapshot).expect("fits"), "b");
+    }
+
+    #[test]
+    fn a_node_is_reported_once_with_its_first_rejection() {
+        let mut cordoned = with_taint(node("a", "1", "1Gi"), "k", "", "NoSchedule");
+        cordoned
+            .spec
+            .get_or_insert_with(Default::default)
+            .unschedulable = Some(true);
+        let p = pod("p", vec![container(&[("cpu", "2")])]);
+        let err = default_framework()
+            .schedule_one(&p, &Snapshot::new(vec![cordoned], Vec::<Pod>::new()))
+            .expect_err("cordoned");
+        assert_eq!(
+            err.to_string(),
+            "0/1 nodes are available: 1 node(s) were unschedulable. \
+             preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        );
+    }
+
+    #[test]
     fn terminated_and_foreign_pods_do_not_count() {
         let nodes = vec![node("a", "1", "1Gi")];
         let mut done = bound(pod("done", vec![container(&[("cpu", "1")])]), "a");
