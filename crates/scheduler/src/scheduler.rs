@@ -260,17 +260,7 @@ impl Scheduler {
     }
 
     fn is_pending_for_us(&self, pod: &Pod) -> bool {
-        let Some(spec) = pod.spec.as_ref() else {
-            return false;
-        };
-        let scheduler = spec
-            .scheduler_name
-            .as_deref()
-            .unwrap_or(crate::DEFAULT_SCHEDULER_NAME);
-        scheduler == self.config.name
-            && node_name(pod).is_none()
-            && pod.metadata.deletion_timestamp.is_none()
-            && !is_terminated(pod)
+        pending_for(pod, &self.config.name)
     }
 
     /// Records a core/v1 Event about `pod`; failures are logged, never fatal.
@@ -445,6 +435,21 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Whether `pod` waits for the scheduler named `scheduler`: ours by `spec.schedulerName`
+/// (defaulted to `default-scheduler`), not yet assigned, not deleting, not finished.
+fn pending_for(pod: &Pod, scheduler: &str) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    spec.scheduler_name
+        .as_deref()
+        .unwrap_or(crate::DEFAULT_SCHEDULER_NAME)
+        == scheduler
+        && node_name(pod).is_none()
+        && pod.metadata.deletion_timestamp.is_none()
+        && !is_terminated(pod)
+}
+
 fn lookup(pods: &Store<Pod>, key: &str) -> Option<Arc<Pod>> {
     let (namespace, name) = key.split_once('/')?;
     pods.get(&ObjectRef::new(name).within(namespace))
@@ -489,4 +494,71 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{bound, container, node, pod};
+
+    #[test]
+    fn pending_means_ours_unassigned_and_alive() {
+        let p = pod("p", vec![]);
+        assert!(
+            pending_for(&p, "default-scheduler"),
+            "schedulerName defaults"
+        );
+        assert!(!pending_for(&p, "other"));
+        let mut named = p.clone();
+        named.spec.as_mut().expect("spec").scheduler_name = Some("other".into());
+        assert!(pending_for(&named, "other"));
+        assert!(!pending_for(&bound(p.clone(), "n"), "default-scheduler"));
+        let mut deleting = p.clone();
+        deleting.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+        assert!(!pending_for(&deleting, "default-scheduler"));
+        let mut failed = p;
+        failed.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Failed".into()),
+            ..Default::default()
+        });
+        assert!(!pending_for(&failed, "default-scheduler"));
+    }
+
+    #[test]
+    fn snapshot_counts_assumed_pods_until_the_watch_catches_up() {
+        let (nodes, mut node_writer) = reflector::store::<Node>();
+        let (pods, mut pod_writer) = reflector::store::<Pod>();
+        node_writer.apply_watcher_event(&watcher::Event::Apply(node("a", "4", "4Gi")));
+        let unbound = pod("p", vec![container(&[("cpu", "1")])]);
+        pod_writer.apply_watcher_event(&watcher::Event::Apply(unbound.clone()));
+        let mut state = LoopState {
+            queue: SchedulingQueue::new(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(60),
+            ),
+            assumed: HashMap::new(),
+            nodes,
+            pods,
+        };
+        assert_eq!(state.snapshot().nodes()[0].requested.milli_cpu, 0);
+        let placed = bound(unbound, "a");
+        state
+            .assumed
+            .insert("default/p".into(), Arc::new(placed.clone()));
+        assert_eq!(state.snapshot().nodes()[0].requested.milli_cpu, 1000);
+        // Once the watch shows the binding, the cached copy counts, exactly once.
+        pod_writer.apply_watcher_event(&watcher::Event::Apply(placed));
+        assert_eq!(state.snapshot().nodes()[0].requested.milli_cpu, 1000);
+        assert_eq!(state.snapshot().nodes()[0].pod_count, 1);
+    }
+
+    #[test]
+    fn error_chain_joins_sources() {
+        let err = SchedulerError::Status {
+            pod: "ns/p".into(),
+            source: kube::Error::LinesCodecMaxLineLengthExceeded,
+        };
+        assert!(error_chain(&err).starts_with("failed to update the status of pod ns/p: "));
+    }
 }
