@@ -60,7 +60,8 @@ pub enum SchedulerError {
 
 /// What the watches report to the loop.
 enum Change {
-    Node,
+    Node(Box<Node>),
+    NodeDeleted(Box<Node>),
     Pod(Box<Pod>),
     PodDeleted(Box<Pod>),
 }
@@ -94,7 +95,10 @@ impl Scheduler {
             ),
             tx.clone(),
             |event| match event {
-                watcher::Event::Apply(_) | watcher::Event::InitApply(_) => Some(Change::Node),
+                watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
+                    Some(Change::Node(Box::new(n)))
+                }
+                watcher::Event::Delete(n) => Some(Change::NodeDeleted(Box::new(n))),
                 _ => None,
             },
         ));
@@ -128,6 +132,7 @@ impl Scheduler {
                 self.config.unschedulable_timeout,
             ),
             assumed: HashMap::new(),
+            node_fingerprints: HashMap::new(),
             nodes,
             pods,
         };
@@ -177,7 +182,20 @@ impl Scheduler {
     /// Folds one watch event into the queue and the assumed pods.
     fn apply(&self, state: &mut LoopState, change: Change) {
         match change {
-            Change::Node => state.queue.on_cluster_event(),
+            Change::Node(node) => {
+                // Heartbeats rewrite the node every few seconds; only changes that can make
+                // a pod fit are worth a retry.
+                let name = node.metadata.name.clone().unwrap_or_default();
+                let fingerprint = NodeFingerprint::of(&node);
+                if state.node_fingerprints.get(&name) != Some(&fingerprint) {
+                    state.node_fingerprints.insert(name, fingerprint);
+                    state.queue.on_cluster_event();
+                }
+            }
+            Change::NodeDeleted(node) => {
+                let name = node.metadata.name.unwrap_or_default();
+                state.node_fingerprints.remove(&name);
+            }
             Change::Pod(pod) => {
                 let key = pod_key(&pod);
                 if self.is_pending_for_us(&pod) {
@@ -377,8 +395,47 @@ impl Scheduler {
 struct LoopState {
     queue: SchedulingQueue,
     assumed: HashMap<PodKey, Arc<Pod>>,
+    /// What each node looked like at its last relevant change.
+    node_fingerprints: HashMap<String, NodeFingerprint>,
     nodes: Store<Node>,
     pods: Store<Pod>,
+}
+
+/// The parts of a Node that the filters read; a change in any of them may let a pod fit.
+/// Condition timestamps (heartbeats) are left out.
+#[derive(Debug, PartialEq, Eq)]
+struct NodeFingerprint {
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    unschedulable: Option<bool>,
+    taints: Vec<(String, Option<String>, String)>,
+    allocatable: Option<std::collections::BTreeMap<String, String>>,
+    conditions: Vec<(String, String)>,
+}
+
+impl NodeFingerprint {
+    fn of(node: &Node) -> NodeFingerprint {
+        let spec = node.spec.as_ref();
+        let status = node.status.as_ref();
+        NodeFingerprint {
+            labels: node.metadata.labels.clone(),
+            unschedulable: spec.and_then(|s| s.unschedulable),
+            taints: spec
+                .and_then(|s| s.taints.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|t| (t.key.clone(), t.value.clone(), t.effect.clone()))
+                .collect(),
+            allocatable: status
+                .and_then(|s| s.allocatable.as_ref())
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()),
+            conditions: status
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|c| (c.type_.clone(), c.status.clone()))
+                .collect(),
+        }
+    }
 }
 
 impl LoopState {
@@ -538,6 +595,7 @@ mod tests {
                 std::time::Duration::from_secs(60),
             ),
             assumed: HashMap::new(),
+            node_fingerprints: HashMap::new(),
             nodes,
             pods,
         };
@@ -551,6 +609,39 @@ mod tests {
         pod_writer.apply_watcher_event(&watcher::Event::Apply(placed));
         assert_eq!(state.snapshot().nodes()[0].requested.milli_cpu, 1000);
         assert_eq!(state.snapshot().nodes()[0].pod_count, 1);
+    }
+
+    #[test]
+    fn heartbeats_do_not_change_the_fingerprint() {
+        let n = node("a", "4", "4Gi");
+        let mut beat = n.clone();
+        if let Some(c) = beat
+            .status
+            .as_mut()
+            .and_then(|s| s.conditions.as_mut())
+            .and_then(|c| c.first_mut())
+        {
+            c.last_heartbeat_time = Some(Time(Timestamp::UNIX_EPOCH));
+        }
+        assert_eq!(NodeFingerprint::of(&n), NodeFingerprint::of(&beat));
+        let mut cordoned = n.clone();
+        cordoned
+            .spec
+            .get_or_insert_with(Default::default)
+            .unschedulable = Some(true);
+        assert_ne!(NodeFingerprint::of(&n), NodeFingerprint::of(&cordoned));
+        let bigger = node("a", "8", "4Gi");
+        assert_ne!(NodeFingerprint::of(&n), NodeFingerprint::of(&bigger));
+        let mut not_ready = n.clone();
+        if let Some(c) = not_ready
+            .status
+            .as_mut()
+            .and_then(|s| s.conditions.as_mut())
+            .and_then(|c| c.first_mut())
+        {
+            c.status = "False".into();
+        }
+        assert_ne!(NodeFingerprint::of(&n), NodeFingerprint::of(&not_ready));
     }
 
     #[test]
