@@ -4,6 +4,7 @@
 //! events, pod status) live only in [`Scheduler`]. See `docs/dev/scheduling.md`.
 
 mod config;
+mod effects;
 pub mod framework;
 pub mod plugins;
 pub mod queue;

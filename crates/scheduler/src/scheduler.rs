@@ -9,18 +9,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt as _;
-use k8s_openapi::api::core::v1::{Event, EventSource, Node, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt as _};
-use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::SchedulerConfig;
-use crate::framework::{is_terminated, FitError, Framework, Snapshot};
+use crate::effects::{error_chain, Effects};
+use crate::framework::{is_terminated, Framework, Snapshot};
 use crate::plugins::default_binder;
 use crate::queue::{PodKey, SchedulingQueue};
 use crate::registry;
@@ -30,6 +28,7 @@ pub struct Scheduler {
     client: kube::Client,
     config: SchedulerConfig,
     framework: Framework,
+    effects: Effects,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +68,15 @@ enum Change {
 impl Scheduler {
     pub fn new(client: kube::Client, config: SchedulerConfig) -> Scheduler {
         let framework = registry::framework(&config);
+        let effects = Effects {
+            client: client.clone(),
+            component: config.name.clone(),
+        };
         Scheduler {
             client,
             config,
             framework,
+            effects,
         }
     }
 
@@ -246,8 +250,10 @@ impl Scheduler {
                     state.assumed.insert(key.clone(), Arc::new(placed));
                     state.queue.remove(&key);
                     let message = format!("Successfully assigned {key} to {node}");
-                    self.record(&pod, "Normal", "Scheduled", &message).await;
-                    self.mark_scheduled(&pod).await;
+                    self.effects
+                        .record(&pod, "Normal", "Scheduled", &message)
+                        .await;
+                    self.effects.mark_scheduled(&pod).await;
                 }
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     // Already assigned, or being deleted: nothing left to do for this pod.
@@ -262,16 +268,18 @@ impl Scheduler {
                     };
                     warn!(pod = %key, error = %error_chain(&err), "binding failed");
                     let message = format!("Binding rejected: {}", error_chain(&err));
-                    self.record(&pod, "Warning", "FailedScheduling", &message)
+                    self.effects
+                        .record(&pod, "Warning", "FailedScheduling", &message)
                         .await;
                     state.queue.backoff(&key, Instant::now());
                 }
             },
             Err(fit) => {
                 info!(pod = %key, reason = %fit, "pod unschedulable");
-                self.record(&pod, "Warning", "FailedScheduling", &fit.to_string())
+                self.effects
+                    .record(&pod, "Warning", "FailedScheduling", &fit.to_string())
                     .await;
-                self.mark_unschedulable(&pod, &fit).await;
+                self.effects.mark_unschedulable(&pod, &fit).await;
                 state.queue.unschedulable(&key, Instant::now());
             }
         }
@@ -279,115 +287,6 @@ impl Scheduler {
 
     fn is_pending_for_us(&self, pod: &Pod) -> bool {
         pending_for(pod, &self.config.name)
-    }
-
-    /// Records a core/v1 Event about `pod`; failures are logged, never fatal.
-    async fn record(&self, pod: &Pod, type_: &str, reason: &'static str, message: &str) {
-        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let now = Timestamp::now();
-        let event = Event {
-            metadata: ObjectMeta {
-                // Upstream's naming: <object>.<unix nanoseconds in hex>.
-                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
-                namespace: Some(namespace.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".to_string()),
-                kind: Some("Pod".to_string()),
-                name: Some(name),
-                namespace: Some(namespace.clone()),
-                uid: pod.metadata.uid.clone(),
-                resource_version: pod.metadata.resource_version.clone(),
-                ..Default::default()
-            },
-            reason: Some(reason.to_string()),
-            message: Some(message.to_string()),
-            type_: Some(type_.to_string()),
-            source: Some(EventSource {
-                component: Some(self.config.name.clone()),
-                host: None,
-            }),
-            reporting_component: Some(self.config.name.clone()),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            count: Some(1),
-            ..Default::default()
-        };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(source) = api.create(&PostParams::default(), &event).await {
-            let err = SchedulerError::Event {
-                pod: pod_key(pod),
-                reason,
-                source,
-            };
-            warn!(error = %error_chain(&err), "event not recorded");
-        }
-    }
-
-    /// Sets `PodScheduled=False, reason Unschedulable` unless it already says the same.
-    async fn mark_unschedulable(&self, pod: &Pod, fit: &FitError) {
-        let message = fit.to_string();
-        if has_condition(pod, "False", Some("Unschedulable"), Some(&message)) {
-            return;
-        }
-        self.patch_condition(
-            pod,
-            json!({
-                "type": "PodScheduled",
-                "status": "False",
-                "reason": "Unschedulable",
-                "message": message,
-                "lastProbeTime": null,
-                "lastTransitionTime": Timestamp::now().to_string(),
-            }),
-        )
-        .await;
-    }
-
-    /// After binding, flips an earlier `PodScheduled=False` to `True`. (Upstream's API server
-    /// sets the condition when it accepts the Binding; Gantry's does not yet.)
-    async fn mark_scheduled(&self, pod: &Pod) {
-        let has_false = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.type_ == "PodScheduled" && c.status != "True")
-            });
-        if has_false {
-            self.patch_condition(
-                pod,
-                json!({
-                    "type": "PodScheduled",
-                    "status": "True",
-                    "reason": null,
-                    "message": null,
-                    "lastProbeTime": null,
-                    "lastTransitionTime": Timestamp::now().to_string(),
-                }),
-            )
-            .await;
-        }
-    }
-
-    async fn patch_condition(&self, pod: &Pod, condition: serde_json::Value) {
-        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
-        let name = pod.metadata.name.as_deref().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let patch = json!({"status": {"conditions": [condition]}});
-        if let Err(source) = api
-            .patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await
-        {
-            let err = SchedulerError::Status {
-                pod: pod_key(pod),
-                source,
-            };
-            warn!(error = %error_chain(&err), "pod condition not updated");
-        }
     }
 }
 
@@ -512,7 +411,7 @@ fn lookup(pods: &Store<Pod>, key: &str) -> Option<Arc<Pod>> {
     pods.get(&ObjectRef::new(name).within(namespace))
 }
 
-fn pod_key(pod: &Pod) -> PodKey {
+pub(crate) fn pod_key(pod: &Pod) -> PodKey {
     format!(
         "{}/{}",
         pod.metadata.namespace.as_deref().unwrap_or_default(),
@@ -527,34 +426,11 @@ fn node_name(pod: &Pod) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-fn has_condition(pod: &Pod, status: &str, reason: Option<&str>, message: Option<&str>) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| {
-            c.iter().any(|c| {
-                c.type_ == "PodScheduled"
-                    && c.status == status
-                    && c.reason.as_deref() == reason
-                    && c.message.as_deref() == message
-            })
-        })
-}
-
-/// `error: cause: cause`, printed once at the edge.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+
     use super::*;
     use crate::testing::{bound, container, node, pod};
 
