@@ -202,3 +202,53 @@ async fn binds_pods_reports_unschedulable_and_retries_when_a_node_joins() -> any
     scheduler.await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn pods_created_together_never_overcommit_a_node() -> anyhow::Result<()> {
+    let h = start().await?;
+    create_node(&h.client, "only", "1", "4Gi").await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = tokio::spawn(
+        Scheduler::new(h.client.clone(), SchedulerConfig::default()).run(async {
+            let _ = stopped.await;
+        }),
+    );
+    for name in ["p1", "p2", "p3"] {
+        create_pod(&h.client, name, "400m").await?;
+    }
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    // Two fit (800m of 1); the third must be reported unschedulable, not bound.
+    let unschedulable = eventually("two bound and one unschedulable", || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&ListParams::default()).await?;
+            let bound = list
+                .items
+                .iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
+                .count();
+            let rejected: Vec<String> = list
+                .items
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| {
+                            c.iter().any(|c| {
+                                c.type_ == "PodScheduled"
+                                    && c.reason.as_deref() == Some("Unschedulable")
+                            })
+                        })
+                })
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
+            Ok((bound == 2 && rejected.len() == 1).then_some(rejected))
+        }
+    })
+    .await?;
+    assert_eq!(unschedulable, vec!["p3".to_string()], "FIFO order");
+    let _ = stop.send(());
+    scheduler.await??;
+    Ok(())
+}
