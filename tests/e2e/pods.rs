@@ -140,8 +140,48 @@ fn pods_run_log_restart_and_go_away() -> Result<()> {
     let previous = g.kubectl_ok("1.32", &["logs", "crash", "--previous"])?;
     assert_eq!(previous.trim(), "attempt");
 
+    // Without a nodeName the scheduler binds the pod: `kubectl run` works end to end.
+    g.kubectl_ok(
+        "1.32",
+        &[
+            "run",
+            "once",
+            &format!("--image={image}"),
+            "--restart=Never",
+            "--",
+            "sh",
+            "-c",
+            "echo scheduled and ran",
+        ],
+    )?;
+    let done = g.eventually(Duration::from_secs(60), || {
+        let p = phase_of(&g, "once")?;
+        Ok((p["status"]["phase"] == "Succeeded").then_some(p))
+    })?;
+    assert_eq!(done["spec"]["nodeName"], node.as_str());
+    assert_eq!(
+        g.kubectl_ok("1.32", &["logs", "once"])?.trim(),
+        "scheduled and ran"
+    );
+    let events = g.kubectl_ok(
+        "1.32",
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=once",
+        ],
+    )?;
+    assert!(
+        events.contains("Scheduled") && events.contains("Started"),
+        "{events}"
+    );
+
     // Deletion stops the containers and removes the pod.
-    g.kubectl_ok("1.32", &["delete", "pod", "web", "crash", "--wait=false"])?;
+    g.kubectl_ok(
+        "1.32",
+        &["delete", "pod", "web", "crash", "once", "--wait=false"],
+    )?;
     g.eventually(Duration::from_secs(60), || {
         let out = g.kubectl("1.32", &["get", "pods", "-o", "name"])?;
         Ok(String::from_utf8_lossy(&out.stdout)

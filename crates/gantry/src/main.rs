@@ -244,6 +244,15 @@ async fn serve(args: ServerArgs, node: Option<NodeArgs>) -> Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    // The scheduler talks to the API server like any other client.
+    let sched_client = node::client_from_kubeconfig(&kubeconfig).await?;
+    let sched_stop = stopped(stop_rx.clone());
+    tokio::spawn(async move {
+        let scheduler = gantry_scheduler::Scheduler::new(sched_client, gantry_scheduler::SchedulerConfig::default());
+        if let Err(e) = scheduler.run(sched_stop).await {
+            eprintln!("gantry: the scheduler stopped: {e:#}");
+        }
+    });
     let agent_task = match node {
         Some(node_args) => {
             let client = node::client_from_kubeconfig(&kubeconfig).await?;
