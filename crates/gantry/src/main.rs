@@ -248,7 +248,10 @@ async fn serve(args: ServerArgs, node: Option<NodeArgs>) -> Result<()> {
     let sched_client = node::client_from_kubeconfig(&kubeconfig).await?;
     let sched_stop = stopped(stop_rx.clone());
     tokio::spawn(async move {
-        let scheduler = gantry_scheduler::Scheduler::new(sched_client, gantry_scheduler::SchedulerConfig::default());
+        let scheduler = gantry_scheduler::Scheduler::new(
+            sched_client,
+            gantry_scheduler::SchedulerConfig::default(),
+        );
         if let Err(e) = scheduler.run(sched_stop).await {
             eprintln!("gantry: the scheduler stopped: {e:#}");
         }
