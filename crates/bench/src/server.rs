@@ -44,7 +44,13 @@ pub async fn start_gantry(bin: &Path) -> Result<GantryServer> {
         .tempdir()
         .context("failed to create a gantry data dir")?;
     let mut child = Command::new(bin)
-        .args(["up", "--api-port", "0", "--data-dir"])
+        .args([
+            "server",
+            "--disable-scheduler",
+            "--api-port",
+            "0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("GANTRY_LOG", "warn")
         .stdin(Stdio::null())

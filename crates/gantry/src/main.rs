@@ -107,6 +107,9 @@ struct ServerArgs {
     /// Log filter (tracing `EnvFilter` syntax), also read from GANTRY_LOG.
     #[arg(long)]
     log: Option<String>,
+    /// Run without the scheduler (to measure the API server alone).
+    #[arg(long)]
+    disable_scheduler: bool,
 }
 
 fn main() -> ExitCode {
@@ -245,17 +248,19 @@ async fn serve(args: ServerArgs, node: Option<NodeArgs>) -> Result<()> {
         let _ = stop_tx.send(true);
     });
     // The scheduler talks to the API server like any other client.
-    let sched_client = node::client_from_kubeconfig(&kubeconfig).await?;
-    let sched_stop = stopped(stop_rx.clone());
-    tokio::spawn(async move {
-        let scheduler = gantry_scheduler::Scheduler::new(
-            sched_client,
-            gantry_scheduler::SchedulerConfig::default(),
-        );
-        if let Err(e) = scheduler.run(sched_stop).await {
-            eprintln!("gantry: the scheduler stopped: {e:#}");
-        }
-    });
+    if !args.disable_scheduler {
+        let sched_client = node::client_from_kubeconfig(&kubeconfig).await?;
+        let sched_stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            let scheduler = gantry_scheduler::Scheduler::new(
+                sched_client,
+                gantry_scheduler::SchedulerConfig::default(),
+            );
+            if let Err(e) = scheduler.run(sched_stop).await {
+                eprintln!("gantry: the scheduler stopped: {e:#}");
+            }
+        });
+    }
     let agent_task = match node {
         Some(node_args) => {
             let client = node::client_from_kubeconfig(&kubeconfig).await?;
