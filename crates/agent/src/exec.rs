@@ -354,7 +354,7 @@ mod tests {
     fn query_repeats_command_and_reads_flags() {
         let o = ExecOptions::parse(
             "command=sh&command=-c&command=exit%203&container=main&stdin=true&stdout=true&tty=false",
-            |s| crate::server::decode(s),
+            crate::server::decode,
         );
         assert_eq!(o.command, ["sh", "-c", "exit 3"]);
         assert!(o.stdin && o.stdout && !o.stderr && !o.tty);
