@@ -66,6 +66,22 @@ fn exec_runs_commands_passes_stdin_and_exit_codes_and_cp_works_both_ways() -> Re
     g.kubectl_ok("1.32", &["cp", "web:/tmp/note.txt", &back_arg])?;
     assert_eq!(std::fs::read_to_string(&back)?, content);
 
+    // A command whose client goes away is stopped, not left running in the container.
+    let mut abandoned = g
+        .kubectl_cmd("1.32")?
+        .args(["exec", "web", "--", "sleep", "4321"])
+        .spawn()?;
+    g.eventually(Duration::from_secs(10), || {
+        let ps = g.kubectl_ok("1.32", &["exec", "web", "--", "ps"])?;
+        Ok(ps.contains("sleep 4321").then_some(()))
+    })?;
+    abandoned.kill()?;
+    abandoned.wait()?;
+    g.eventually(Duration::from_secs(10), || {
+        let ps = g.kubectl_ok("1.32", &["exec", "web", "--", "ps"])?;
+        Ok((!ps.contains("sleep 4321")).then_some(()))
+    })?;
+
     // Only WebSocket is served: a plain (or SPDY) request gets a Status saying so.
     let plain = g.kubectl(
         "1.32",

@@ -31,6 +31,8 @@ const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 /// v5: `[CLOSE, channel]` closes that channel.
 const CLOSE: u8 = 255;
+/// How long a command whose client went away gets between SIGTERM and SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the client asked for in the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +182,7 @@ where
         Ok(mut child) => {
             let stdin = child.stdin.take();
             let stdin = if opts.stdin { stdin } else { None };
-            let reader = tokio::spawn(read_client(rd, stdin, out_tx.clone(), v5));
+            let mut reader = tokio::spawn(read_client(rd, stdin, out_tx.clone(), v5));
             let mut pumps = Vec::new();
             if let Some(p) = child.stdout.take() {
                 pumps.push(tokio::spawn(pump(p, STDOUT, opts.stdout, out_tx.clone())));
@@ -188,8 +190,24 @@ where
             if let Some(p) = child.stderr.take() {
                 pumps.push(tokio::spawn(pump(p, STDERR, opts.stderr, out_tx.clone())));
             }
-            for p in pumps {
-                let _ = p.await;
+            let outputs_done = async {
+                for p in pumps {
+                    let _ = p.await;
+                }
+            };
+            tokio::select! {
+                () = outputs_done => {}
+                _ = &mut reader => {
+                    // The client went away (close frame or EOF): stop the command. runc
+                    // forwards SIGTERM to it; SIGKILL (runc itself) if it lingers.
+                    info!(container = %target.container, "exec client gone; stopping the command");
+                    if let Some(pid) = child.id() {
+                        let _ = gantry_runtime::container::signal(pid, libc::SIGTERM);
+                    }
+                    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+                        let _ = child.start_kill();
+                    }
+                }
             }
             let exit = child.wait().await;
             reader.abort();
