@@ -7,6 +7,7 @@ mod crud;
 mod delete;
 mod discovery;
 mod durability;
+mod exec;
 mod get;
 mod mutate;
 mod pods;

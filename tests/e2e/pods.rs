@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::start;
 
 /// A registry holding `busybox:1`, built from Debian's busybox-static.
-fn registry_with_busybox() -> Result<(Registry, tempfile::TempDir, String)> {
+pub(crate) fn registry_with_busybox() -> Result<(Registry, tempfile::TempDir, String)> {
     let registry = Registry::start()?;
     let dir = tempfile::tempdir()?;
     let layout = images::busybox_layout(dir.path())?;
@@ -23,7 +23,7 @@ fn registry_with_busybox() -> Result<(Registry, tempfile::TempDir, String)> {
     Ok((registry, dir, image))
 }
 
-fn node_name(g: &Gantry) -> Result<String> {
+pub(crate) fn node_name(g: &Gantry) -> Result<String> {
     g.eventually(Duration::from_secs(20), || {
         let nodes = g.get_json(&["nodes"])?;
         Ok(nodes["items"][0]["metadata"]["name"]
@@ -32,7 +32,7 @@ fn node_name(g: &Gantry) -> Result<String> {
     })
 }
 
-fn pod(name: &str, node: &str, image: &str, script: &str, restart: &str) -> String {
+pub(crate) fn pod(name: &str, node: &str, image: &str, script: &str, restart: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  restartPolicy: {restart}\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: {image}\n    command: [sh, -c, '{script}']\n"
     )

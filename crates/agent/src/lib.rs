@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod events;
+pub mod exec;
 pub mod fake;
 pub mod host;
 pub mod node;
@@ -14,6 +15,7 @@ pub mod oci;
 pub mod pods;
 pub mod runtime;
 pub mod server;
+pub mod websocket;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! The agent's HTTPS endpoint, which the API server proxies `pods/log` (and later exec,
-//! attach, port-forward) to: `GET /containerLogs/<namespace>/<pod>/<container>` with kubectl's
-//! log options. Requests must carry the cluster's bearer token.
+//! The agent's HTTPS endpoint, which the API server proxies `pods/log` and `pods/exec` (and
+//! later attach, port-forward) to: `GET /containerLogs/<namespace>/<pod>/<container>` with
+//! kubectl's log options, and `GET /exec/<namespace>/<pod>/<container>` upgraded to WebSocket
+//! (`exec.rs`). Requests must carry the cluster's bearer token.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +65,7 @@ pub async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(handle(req, &runtime, &token).await) }
             });
             if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), svc)
+                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
                 .await
             {
                 debug!(peer = %peer, error = %e, "agent connection ended with an error");
@@ -98,6 +99,16 @@ async fn handle(req: Request<Incoming>, runtime: &Arc<OciRuntime>, token: &str) 
     {
         ["containerLogs", ns, pod, container] => {
             container_logs(runtime, ns, pod, container, &query).await
+        }
+        ["exec", ns, pod, container] => {
+            let target = crate::exec::Target {
+                namespace: ns.to_string(),
+                pod: pod.to_string(),
+                container: container.to_string(),
+                pod_uid: find_pod_logs(runtime, ns, pod, container).map(|(uid, _)| uid),
+            };
+            let opts = crate::exec::ExecOptions::parse(&query, decode);
+            crate::exec::serve(req, runtime, target, opts)
         }
         _ => status(404, "NotFound", &format!("no handler for {path}")),
     }
@@ -230,7 +241,7 @@ fn log_file(dir: &Path, previous: bool) -> Option<PathBuf> {
     Some(dir.join(format!("{pick}.log")))
 }
 
-fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
+pub(crate) fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
     let body = serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,"reason":reason,"code":code});
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())).boxed_unsync());
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -241,7 +252,7 @@ fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
     resp
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -15,6 +15,9 @@ pub enum Subresource {
     Eviction,
     /// `pods/log`: the log of one of the pod's containers, streamed from its node.
     Log,
+    /// `pods/exec`: runs a command in one of the pod's containers, streamed over WebSocket
+    /// from its node.
+    Exec,
 }
 
 impl Subresource {
@@ -25,6 +28,7 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
             Subresource::Log => "log",
+            Subresource::Exec => "exec",
         }
     }
 
@@ -35,6 +39,7 @@ impl Subresource {
             "binding" => Some(Subresource::Binding),
             "eviction" => Some(Subresource::Eviction),
             "log" => Some(Subresource::Log),
+            "exec" => Some(Subresource::Exec),
             _ => None,
         }
     }
@@ -43,7 +48,9 @@ impl Subresource {
     /// not the parent's own kind.
     pub fn kind(self) -> Option<(&'static str, &'static str, &'static str)> {
         match self {
-            Subresource::Status | Subresource::Log => None,
+            // Upstream names PodExecOptions for exec; it is not in our wire schema, so
+            // discovery reports the parent kind as it does for log.
+            Subresource::Status | Subresource::Log | Subresource::Exec => None,
             Subresource::Scale => Some(("autoscaling", "v1", "Scale")),
             Subresource::Binding => Some(("", "v1", "Binding")),
             Subresource::Eviction => Some(("policy", "v1", "Eviction")),
@@ -56,6 +63,7 @@ impl Subresource {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
             Subresource::Binding | Subresource::Eviction => &["create"],
             Subresource::Log => &["get"],
+            Subresource::Exec => &["create", "get"],
         }
     }
 }
@@ -150,7 +158,7 @@ impl ResourceType {
     }
 }
 
-use Subresource::{Binding, Eviction, Log, Scale, Status};
+use Subresource::{Binding, Eviction, Exec, Log, Scale, Status};
 
 #[allow(clippy::too_many_arguments)]
 const fn rt(
@@ -243,7 +251,7 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         &["po"],
         &["all"],
-        &[Binding, Eviction, Log, Status],
+        &[Binding, Eviction, Exec, Log, Status],
     ),
     rt("", "v1", "Secret", "secrets", "secret", true, &[], &[], &[]),
     rt(

@@ -11,6 +11,7 @@ mod controllers;
 mod crud;
 mod delete;
 mod discovery;
+mod exec;
 mod nodeproxy;
 mod object;
 pub mod pki;

@@ -1,4 +1,4 @@
-//! Streams that live on nodes (container logs today; exec, attach and port-forward next),
+//! Streams that live on nodes (container logs; exec in `exec.rs`; attach and port-forward next),
 //! proxied by the API server to the node agent that runs the pod.
 //!
 //! The agent serves HTTPS on the node's InternalIP at `daemonEndpoints.kubeletEndpoint.Port`
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use gantry_store::Store;
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
@@ -64,24 +65,8 @@ impl NodeClient {
         port: u16,
         path_and_query: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let unreachable = |e: String| {
-            ApiError::Internal(format!(
-                "failed to reach the node agent at {host}:{port}: {e}"
-            ))
-        };
-        let tcp = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect((host, port)),
-        )
-        .await
-        .map_err(|_| unreachable("connect timed out".to_string()))?
-        .map_err(|e| unreachable(e.to_string()))?;
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|e| unreachable(e.to_string()))?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let unreachable = |e: String| node_unreachable(host, port, &e);
+        let tls = self.connect(host, port).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
@@ -113,40 +98,84 @@ impl NodeClient {
         });
         Ok(Response::from_parts(parts, codec::channel_body(rx)))
     }
+
+    /// Sends `req` (an HTTP/1.1 upgrade request; Host and Authorization are added) to the
+    /// agent. On 101 the answer comes with the upgraded connection.
+    pub(crate) async fn upgrade(
+        &self,
+        host: &str,
+        port: u16,
+        mut req: Request<Empty<Bytes>>,
+    ) -> Result<(Response<Incoming>, Option<hyper::upgrade::Upgraded>), ApiError> {
+        let unreachable = |e: String| node_unreachable(host, port, &e);
+        let tls = self.connect(host, port).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let headers = req.headers_mut();
+        if let Ok(v) = http::HeaderValue::from_str(&format!("{host}:{port}")) {
+            headers.insert(http::header::HOST, v);
+        }
+        if let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {}", self.token)) {
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        let mut resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            return Ok((resp, None));
+        }
+        let upgraded = hyper::upgrade::on(&mut resp)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok((resp, Some(upgraded)))
+    }
+
+    /// A TLS connection to the agent at `host:port`, its certificate checked against the CA.
+    async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, ApiError> {
+        let unreachable = |e: String| node_unreachable(host, port, &e);
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await
+        .map_err(|_| unreachable("connect timed out".to_string()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| unreachable(e.to_string()))
+    }
+}
+
+fn node_unreachable(host: &str, port: u16, e: &str) -> ApiError {
+    ApiError::Internal(format!(
+        "failed to reach the node agent at {host}:{port}: {e}"
+    ))
 }
 
 impl<S: Store> ApiServer<S> {
     /// `GET pods/<name>/log`: finds the pod's node and container and streams the agent's answer.
     pub(crate) async fn pod_log(&self, ctx: RequestContext) -> Result<Response<Body>, ApiError> {
-        let rt = ctx.path.rt;
         let ns = ctx.path.namespace.clone().unwrap_or_default();
         let name = ctx.path.name.clone().unwrap_or_default();
-        let pod = self
-            .get_object(rt, Some(&ns), &name)?
-            .ok_or_else(|| ApiError::not_found(rt, &name))?;
-        let container = pick_container(&pod, ctx.query.get("container"))?;
-        let node_name = pod
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if node_name.is_empty() || !container_started(&pod, &container) {
-            return Err(ApiError::BadRequest(format!(
-                "container \"{container}\" in pod \"{name}\" is waiting to start: {}",
-                waiting_reason(&pod, &container)
-            )));
-        }
-        let nodes = gantry_api::registry::by_plural("", "v1", "nodes").expect("nodes are served");
-        let node = self.get_object(nodes, None, node_name)?.ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "node \"{node_name}\" of pod \"{name}\" does not exist"
-            ))
-        })?;
-        let (host, port) = node_endpoint(&node).ok_or_else(|| {
-            ApiError::BadRequest(format!("node \"{node_name}\" publishes no agent endpoint"))
-        })?;
-        let client = self.config.node_client.as_ref().ok_or_else(|| {
-            ApiError::Internal("this API server has no node client configured".to_string())
-        })?;
+        let NodeTarget {
+            container,
+            host,
+            port,
+            client,
+        } = self.node_target(ctx.path.rt, &ns, &name, ctx.query.get("container"))?;
         let mut query = Vec::new();
         for key in [
             "follow",
@@ -170,6 +199,57 @@ impl<S: Store> ApiServer<S> {
         );
         client.get(&host, port, &path).await
     }
+
+    /// Where a node stream of pod `ns/name` goes: its container (named or the only one), the
+    /// agent's address, and the client to reach it. The container must have started.
+    pub(crate) fn node_target(
+        &self,
+        rt: &gantry_api::registry::ResourceType,
+        ns: &str,
+        name: &str,
+        container: Option<&str>,
+    ) -> Result<NodeTarget<'_>, ApiError> {
+        let pod = self
+            .get_object(rt, Some(ns), name)?
+            .ok_or_else(|| ApiError::not_found(rt, name))?;
+        let container = pick_container(&pod, container)?;
+        let node_name = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if node_name.is_empty() || !container_started(&pod, &container) {
+            return Err(ApiError::BadRequest(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {}",
+                waiting_reason(&pod, &container)
+            )));
+        }
+        let nodes = gantry_api::registry::by_plural("", "v1", "nodes").expect("nodes are served");
+        let node = self.get_object(nodes, None, node_name)?.ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "node \"{node_name}\" of pod \"{name}\" does not exist"
+            ))
+        })?;
+        let (host, port) = node_endpoint(&node).ok_or_else(|| {
+            ApiError::BadRequest(format!("node \"{node_name}\" publishes no agent endpoint"))
+        })?;
+        let client = self.config.node_client.as_ref().ok_or_else(|| {
+            ApiError::Internal("this API server has no node client configured".to_string())
+        })?;
+        Ok(NodeTarget {
+            container,
+            host,
+            port,
+            client,
+        })
+    }
+}
+
+/// The agent end of a pod's node stream.
+pub(crate) struct NodeTarget<'a> {
+    pub container: String,
+    pub host: String,
+    pub port: u16,
+    pub client: &'a NodeClient,
 }
 
 /// The container a log request means: the one named, or the only one.
@@ -264,7 +344,7 @@ fn node_endpoint(node: &Value) -> Option<(String, u16)> {
 }
 
 /// Percent-encodes a path segment or query value.
-fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     let decoded = percent_decode(s);
     decoded
         .bytes()

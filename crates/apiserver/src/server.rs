@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn, Instrument};
 
+use gantry_api::registry::Subresource;
 use gantry_store::Store;
 
 use crate::codec::{self, Body, MAX_BODY};
@@ -166,6 +167,11 @@ impl<S: Store> ApiServer<S> {
                     kind: String::new(),
                 }),
             },
+            Route::Resource(rp)
+                if rp.name.is_some() && rp.subresource == Some(Subresource::Exec) =>
+            {
+                self.pod_exec(req, rp, query).await
+            }
             Route::Resource(rp) => {
                 let declared = req
                     .headers()

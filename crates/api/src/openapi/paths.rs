@@ -158,6 +158,22 @@ fn resource_paths(prefix: &str, names: &OpNames, r: &ResourceType, out: &mut Map
                 },
                 "parameters": item_params.clone(),
             }),
+            Subresource::Exec => {
+                let connect = |verb: &str, op: &str| {
+                    json!({
+                        "operationId": format!("{op}{}Namespaced{}Exec", names.group, k),
+                        "tags": [names.tag],
+                        "responses": {"200": {"description": "OK", "content": {"*/*": {"schema": {"type": "string"}}}}},
+                        "x-kubernetes-action": verb,
+                        "x-kubernetes-group-version-kind": {"group": g, "version": "v1", "kind": "PodExecOptions"},
+                    })
+                };
+                json!({
+                    "get": connect("connect", "connectGet"),
+                    "parameters": item_params.clone(),
+                    "post": connect("connect", "connectPost"),
+                })
+            }
             Subresource::Binding | Subresource::Eviction => json!({
                 "parameters": item_params.clone(),
                 "post": operation(names, &sub_op("create"), "post", sub_gvk,

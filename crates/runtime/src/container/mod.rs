@@ -19,3 +19,9 @@ pub use config::{
 };
 pub use runc::{ContainerHandle, ContainerInfo, ContainerState, Runc, RuncConfig, RuncError};
 pub use sandbox::{NamespaceKind, Sandbox, SandboxError};
+
+/// Sends signal `sig` to process `pid` (used to stop a `runc exec`, which forwards it).
+pub fn signal(pid: u32, sig: i32) -> std::io::Result<()> {
+    let pid = i32::try_from(pid).map_err(std::io::Error::other)?;
+    sys::kill(pid, sig)
+}
