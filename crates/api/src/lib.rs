@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 pub mod schema;
 pub mod selector;

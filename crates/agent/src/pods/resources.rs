@@ -7,41 +7,9 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::runtime::ContainerResources;
 
-/// A Kubernetes quantity times 1000, rounded up; `None` when malformed.
+/// A Kubernetes quantity times 1000, rounded up; `None` when malformed or negative.
 pub fn parse_quantity_millis(q: &str) -> Option<u64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    if value < 0.0 {
-        return None;
-    }
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s => {
-            let exp: i32 = s.strip_prefix(['e', 'E'])?.parse().ok()?;
-            10f64.powi(exp)
-        }
-    };
-    let millis = (value * factor * 1000.0).ceil();
-    (millis.is_finite() && millis < u64::MAX as f64).then_some(millis as u64)
+    gantry_api::quantity::parse_milli(q).and_then(|v| u64::try_from(v).ok())
 }
 
 fn quantity(c: &Container, kind: &str, resource: &str) -> Option<u64> {

@@ -66,35 +66,7 @@ pub(super) fn quantity(v: &Value) -> Option<f64> {
     if let Some(n) = v.as_f64() {
         return Some(n);
     }
-    let s = v.as_str()?.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let base: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exp => {
-            let e: i32 = exp.strip_prefix(['e', 'E'])?.parse().ok()?;
-            10f64.powi(e)
-        }
-    };
-    Some(base * scale)
+    crate::quantity::to_f64(v.as_str()?)
 }
 
 #[cfg(test)]
