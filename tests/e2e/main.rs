@@ -10,6 +10,7 @@ mod durability;
 mod exec;
 mod get;
 mod mutate;
+mod nodes;
 mod pods;
 mod python;
 

@@ -304,50 +304,167 @@ impl Gantry {
 
     /// Last resort after the server is gone: stop what the node runtime recorded.
     fn reap_runtime(&self) {
-        let runtime = self.data.path().join("node/runtime");
-        let pid_of = |p: &Path| {
-            std::fs::read_to_string(p)
+        reap_runtime(&self.data.path().join("node/runtime"));
+    }
+}
+
+/// Stops what a node runtime (its `runtime/` directory) recorded: shims, runc containers,
+/// sandboxes, overlay mounts.
+fn reap_runtime(runtime: &Path) {
+    let pid_of = |p: &Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+    };
+    let kill = |pid: i32| {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    };
+    if let Ok(entries) = std::fs::read_dir(runtime.join("shim")) {
+        for e in entries.flatten() {
+            if let Some(pid) = pid_of(&e.path().join("shim.pid")) {
+                kill(pid);
+            }
+            let _ = Command::new("runc")
+                .arg("--root")
+                .arg(runtime.join("shim/runc"))
+                .args(["delete", "--force"])
+                .arg(e.file_name())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(runtime.join("sandboxes")) {
+        for e in entries.flatten() {
+            let record: Option<serde_json::Value> = std::fs::read(e.path())
                 .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some(pid) = record.and_then(|r| r["pid"].as_i64()) {
+                kill(pid as i32);
+            }
+        }
+    }
+    // Overlay root filesystems mounted for containers.
+    if let Ok(entries) = std::fs::read_dir(runtime.join("rootfs")) {
+        for e in entries.flatten() {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(e.path().join("rootfs"))
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A `gantry agent` process joining a [`Gantry`] cluster under its own node name and data
+/// directory (parallel-safe: its kubelet port is picked by the agent). `kill -9`ed on drop, and
+/// whatever its runtime recorded is stopped (after deleting its pods while it still runs).
+pub struct AgentProcess {
+    child: Option<Child>,
+    data: tempfile::TempDir,
+    args: Vec<std::ffi::OsString>,
+    kubeconfig: PathBuf,
+    node_name: String,
+}
+
+impl AgentProcess {
+    /// Starts `gantry agent --node-name <node_name>` against `g`, with `g`'s data directory as
+    /// `--cluster-dir` so the API server trusts its serving certificate.
+    pub fn start(g: &Gantry, node_name: &str) -> Result<AgentProcess> {
+        let data = tempfile::Builder::new()
+            .prefix("gantry-agent-")
+            .tempdir()
+            .context("failed to create an agent data dir")?;
+        let args: Vec<std::ffi::OsString> = vec![
+            "agent".into(),
+            "--kubeconfig".into(),
+            g.kubeconfig.clone().into(),
+            "--node-name".into(),
+            node_name.into(),
+            "--data-dir".into(),
+            data.path().into(),
+            "--kubelet-port".into(),
+            "0".into(),
+            "--cluster-dir".into(),
+            g.data_dir().into(),
+        ];
+        let mut a = AgentProcess {
+            child: None,
+            data,
+            args,
+            kubeconfig: g.kubeconfig.clone(),
+            node_name: node_name.to_string(),
         };
-        let kill = |pid: i32| {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        };
-        if let Ok(entries) = std::fs::read_dir(runtime.join("shim")) {
-            for e in entries.flatten() {
-                if let Some(pid) = pid_of(&e.path().join("shim.pid")) {
-                    kill(pid);
-                }
-                let _ = Command::new("runc")
-                    .arg("--root")
-                    .arg(runtime.join("shim/runc"))
-                    .args(["delete", "--force"])
-                    .arg(e.file_name())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
+        a.spawn()?;
+        Ok(a)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let child = Command::new(gantry_bin()?)
+            .args(&self.args)
+            .env(
+                "GANTRY_LOG",
+                std::env::var("GANTRY_LOG").unwrap_or_else(|_| "warn".to_string()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("failed to start gantry agent")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The agent's data directory (images, runtime state, logs).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The agent process's PID while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs the agent (its containers keep running under their shims).
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill().context("failed to kill the agent")?;
+            c.wait().context("failed to reap the agent")?;
         }
-        if let Ok(entries) = std::fs::read_dir(runtime.join("sandboxes")) {
-            for e in entries.flatten() {
-                let record: Option<serde_json::Value> = std::fs::read(e.path())
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok());
-                if let Some(pid) = record.and_then(|r| r["pid"].as_i64()) {
-                    kill(pid as i32);
-                }
-            }
+        Ok(())
+    }
+
+    /// Starts the agent again with the same arguments (after [`AgentProcess::kill9`]).
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill9()?;
+        self.spawn()
+    }
+}
+
+impl AgentProcess {
+    /// Deletes the pods bound to this agent's node and waits for the agent to stop them.
+    pub fn delete_pods(&self) -> Result<()> {
+        let selector = format!("spec.nodeName={}", self.node_name);
+        Command::new(kubectl_bin("")?)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.data.path())
+            .args(["delete", "pods", "-A", "--field-selector", &selector])
+            .args(["--wait=true", "--timeout=60s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("failed to run kubectl")?;
+        Ok(())
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.delete_pods();
         }
-        // Overlay root filesystems mounted for containers.
-        if let Ok(entries) = std::fs::read_dir(runtime.join("rootfs")) {
-            for e in entries.flatten() {
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(e.path().join("rootfs"))
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        let _ = self.kill9();
+        reap_runtime(&self.data.path().join("runtime"));
     }
 }
 

@@ -193,6 +193,10 @@ impl PodRuntime for OciRuntime {
                         .map_err(other)?;
                 }
                 records::remove_sandbox(&self.dir, &id.0).map_err(other)?;
+                // The pod's parent cgroup; its containers' cgroups went with them.
+                if !record.pod_uid.is_empty() {
+                    container::remove_cgroup(&pod_cgroup(&record.pod_uid));
+                }
             }
             Ok(())
         })
@@ -286,7 +290,7 @@ impl PodRuntime for OciRuntime {
                     },
                 },
                 namespaces: sandbox.namespaces(),
-                cgroups_path: Some(format!("/gantry/pod{pod_uid}/{id}")),
+                cgroups_path: Some(format!("{}/{id}", pod_cgroup(&pod_uid))),
                 log_path: Some(log_path),
             };
             let rec = ContainerRecord {
@@ -472,6 +476,11 @@ fn container_id(pod_uid: &str, name: &str, restart: u32) -> String {
         })
         .take(64)
         .collect()
+}
+
+/// The cgroup holding a pod's containers.
+fn pod_cgroup(pod_uid: &str) -> String {
+    format!("/gantry/pod{pod_uid}")
 }
 
 fn sandbox_id_of(record: &SandboxRecord) -> String {

@@ -25,3 +25,10 @@ pub fn signal(pid: u32, sig: i32) -> std::io::Result<()> {
     let pid = i32::try_from(pid).map_err(std::io::Error::other)?;
     sys::kill(pid, sig)
 }
+
+/// Removes an (empty) cgroup from every hierarchy, e.g. a pod's parent cgroup once its
+/// containers are removed (each container's own cgroup goes with [`Runc::remove`]). A failure
+/// is logged, never fatal.
+pub fn remove_cgroup(cgroups_path: &str) {
+    runc::cgroup::remove(std::path::Path::new(files::CGROUP_ROOT), cgroups_path);
+}

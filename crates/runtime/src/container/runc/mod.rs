@@ -3,7 +3,7 @@
 //! afresh, so a new `Runc` over the same `state_dir` (after an agent restart) sees
 //! exactly what the old one did.
 
-mod cgroup;
+pub(crate) mod cgroup;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
