@@ -9,72 +9,31 @@ use super::{age, array_at, col, len_at, name, str_at, Column, Printed, AGE, NAME
 
 pub(super) const NODE_COLUMNS: &[Column] = &[
     NAME,
-    col("Status", "string", 0, "The status column of kubectl get."),
-    col("Roles", "string", 0, "The roles column of kubectl get."),
+    col("Status", "string", 0, ""),
+    col("Roles", "string", 0, ""),
     AGE,
-    col("Version", "string", 0, "The version column of kubectl get."),
-    col(
-        "Internal-IP",
-        "string",
-        1,
-        "The internal-ip column of kubectl get.",
-    ),
-    col(
-        "External-IP",
-        "string",
-        1,
-        "The external-ip column of kubectl get.",
-    ),
-    col(
-        "OS-Image",
-        "string",
-        1,
-        "The os-image column of kubectl get.",
-    ),
-    col(
-        "Kernel-Version",
-        "string",
-        1,
-        "The kernel-version column of kubectl get.",
-    ),
-    col(
-        "Container-Runtime",
-        "string",
-        1,
-        "The container-runtime column of kubectl get.",
-    ),
+    col("Version", "string", 0, ""),
+    col("Internal-IP", "string", 1, ""),
+    col("External-IP", "string", 1, ""),
+    col("OS-Image", "string", 1, ""),
+    col("Kernel-Version", "string", 1, ""),
+    col("Container-Runtime", "string", 1, ""),
 ];
 
-pub(super) const NAMESPACE_COLUMNS: &[Column] = &[
-    NAME,
-    col("Status", "string", 0, "The status column of kubectl get."),
-    AGE,
-];
+pub(super) const NAMESPACE_COLUMNS: &[Column] = &[NAME, col("Status", "string", 0, ""), AGE];
 
-pub(super) const CONFIGMAP_COLUMNS: &[Column] = &[
-    NAME,
-    col("Data", "string", 0, "The data column of kubectl get."),
-    AGE,
-];
+pub(super) const CONFIGMAP_COLUMNS: &[Column] = &[NAME, col("Data", "string", 0, ""), AGE];
 
 pub(super) const SECRET_COLUMNS: &[Column] = &[
     NAME,
-    col("Type", "string", 0, "The type column of kubectl get."),
-    col("Data", "string", 0, "The data column of kubectl get."),
+    col("Type", "string", 0, ""),
+    col("Data", "string", 0, ""),
     AGE,
 ];
 
-pub(super) const SERVICEACCOUNT_COLUMNS: &[Column] = &[
-    NAME,
-    col("Secrets", "string", 0, "The secrets column of kubectl get."),
-    AGE,
-];
+pub(super) const SERVICEACCOUNT_COLUMNS: &[Column] = &[NAME, col("Secrets", "string", 0, ""), AGE];
 
-pub(super) const LEASE_COLUMNS: &[Column] = &[
-    NAME,
-    col("Holder", "string", 0, "The holder column of kubectl get."),
-    AGE,
-];
+pub(super) const LEASE_COLUMNS: &[Column] = &[NAME, col("Holder", "string", 0, ""), AGE];
 
 pub(super) fn node(obj: &Value, now: i64) -> Printed {
     let ready = array_at(obj, "/status/conditions")

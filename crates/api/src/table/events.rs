@@ -8,30 +8,15 @@ use serde_json::Value;
 use super::{col, int_at, name, since, str_at, Column, Printed, NAME};
 
 pub(super) const EVENT_COLUMNS: &[Column] = &[
-    col(
-        "Last Seen",
-        "string",
-        0,
-        "The last seen column of kubectl get.",
-    ),
-    col("Type", "string", 0, "The type column of kubectl get."),
-    col("Reason", "string", 0, "The reason column of kubectl get."),
-    col("Object", "string", 0, "The object column of kubectl get."),
-    col(
-        "Subobject",
-        "string",
-        1,
-        "The subobject column of kubectl get.",
-    ),
-    col("Source", "string", 1, "The source column of kubectl get."),
-    col("Message", "string", 0, "The message column of kubectl get."),
-    col(
-        "First Seen",
-        "string",
-        1,
-        "The first seen column of kubectl get.",
-    ),
-    col("Count", "string", 1, "The count column of kubectl get."),
+    col("Last Seen", "string", 0, ""),
+    col("Type", "string", 0, ""),
+    col("Reason", "string", 0, ""),
+    col("Object", "string", 0, ""),
+    col("Subobject", "string", 1, ""),
+    col("Source", "string", 1, ""),
+    col("Message", "string", 0, ""),
+    col("First Seen", "string", 1, ""),
+    col("Count", "string", 1, ""),
     super::Column {
         priority: 1,
         ..NAME

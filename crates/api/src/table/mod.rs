@@ -72,7 +72,7 @@ pub fn column_definitions(rt: &ResourceType) -> Value {
                     "name": c.name,
                     "type": c.ty,
                     "format": c.format,
-                    "description": c.description,
+                    "description": c.describe(),
                     "priority": c.priority,
                 })
             })
@@ -180,7 +180,19 @@ const AGE: Column = Column {
     description: AGE_DESC,
 };
 
-/// A plain column (no format) at priority 0, or 1 for `-o wide`.
+impl Column {
+    /// The description, or a generic one naming the column when none is given.
+    fn describe(&self) -> String {
+        if self.description.is_empty() {
+            format!("The {} column of kubectl get.", self.name.to_lowercase())
+        } else {
+            self.description.to_string()
+        }
+    }
+}
+
+/// A plain column (no format) at priority 0, or 1 for `-o wide`; an empty description
+/// becomes a generic one when rendered.
 const fn col(
     name: &'static str,
     ty: &'static str,

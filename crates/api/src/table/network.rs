@@ -8,55 +8,21 @@ use super::{age, array_at, col, format_labels, int_at, name, str_at, Column, Pri
 
 pub(super) const SERVICE_COLUMNS: &[Column] = &[
     NAME,
-    col("Type", "string", 0, "The type column of kubectl get."),
-    col(
-        "Cluster-IP",
-        "string",
-        0,
-        "The cluster-ip column of kubectl get.",
-    ),
-    col(
-        "External-IP",
-        "string",
-        0,
-        "The external-ip column of kubectl get.",
-    ),
-    col("Port(s)", "string", 0, "The port(s) column of kubectl get."),
+    col("Type", "string", 0, ""),
+    col("Cluster-IP", "string", 0, ""),
+    col("External-IP", "string", 0, ""),
+    col("Port(s)", "string", 0, ""),
     AGE,
-    col(
-        "Selector",
-        "string",
-        1,
-        "The selector column of kubectl get.",
-    ),
+    col("Selector", "string", 1, ""),
 ];
 
-pub(super) const ENDPOINTS_COLUMNS: &[Column] = &[
-    NAME,
-    col(
-        "Endpoints",
-        "string",
-        0,
-        "The endpoints column of kubectl get.",
-    ),
-    AGE,
-];
+pub(super) const ENDPOINTS_COLUMNS: &[Column] = &[NAME, col("Endpoints", "string", 0, ""), AGE];
 
 pub(super) const ENDPOINTSLICE_COLUMNS: &[Column] = &[
     NAME,
-    col(
-        "AddressType",
-        "string",
-        0,
-        "The addresstype column of kubectl get.",
-    ),
-    col("Ports", "string", 0, "The ports column of kubectl get."),
-    col(
-        "Endpoints",
-        "string",
-        0,
-        "The endpoints column of kubectl get.",
-    ),
+    col("AddressType", "string", 0, ""),
+    col("Ports", "string", 0, ""),
+    col("Endpoints", "string", 0, ""),
     AGE,
 ];
 

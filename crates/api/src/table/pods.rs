@@ -10,29 +10,14 @@ use crate::time::{human_duration, parse_rfc3339};
 
 pub(super) const POD_COLUMNS: &[Column] = &[
     NAME,
-    col("Ready", "string", 0, "The ready column of kubectl get."),
-    col("Status", "string", 0, "The status column of kubectl get."),
-    col(
-        "Restarts",
-        "string",
-        0,
-        "The restarts column of kubectl get.",
-    ),
+    col("Ready", "string", 0, ""),
+    col("Status", "string", 0, ""),
+    col("Restarts", "string", 0, ""),
     AGE,
-    col("IP", "string", 1, "The ip column of kubectl get."),
-    col("Node", "string", 1, "The node column of kubectl get."),
-    col(
-        "Nominated Node",
-        "string",
-        1,
-        "The nominated node column of kubectl get.",
-    ),
-    col(
-        "Readiness Gates",
-        "string",
-        1,
-        "The readiness gates column of kubectl get.",
-    ),
+    col("IP", "string", 1, ""),
+    col("Node", "string", 1, ""),
+    col("Nominated Node", "string", 1, ""),
+    col("Readiness Gates", "string", 1, ""),
 ];
 
 pub(super) fn pod(obj: &Value, now: i64) -> Printed {

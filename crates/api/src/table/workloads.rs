@@ -17,19 +17,9 @@ const IMAGES_DESC: &str = "Images of the containers in the pod template.";
 const SELECTOR_DESC: &str = "Label selector of the pods this object manages.";
 pub(super) const DEPLOYMENT_COLUMNS: &[Column] = &[
     NAME,
-    col("Ready", "string", 0, "The ready column of kubectl get."),
-    col(
-        "Up-to-date",
-        "string",
-        0,
-        "The up-to-date column of kubectl get.",
-    ),
-    col(
-        "Available",
-        "string",
-        0,
-        "The available column of kubectl get.",
-    ),
+    col("Ready", "string", 0, ""),
+    col("Up-to-date", "string", 0, ""),
+    col("Available", "string", 0, ""),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
@@ -38,77 +28,32 @@ pub(super) const DEPLOYMENT_COLUMNS: &[Column] = &[
 
 pub(super) const REPLICASET_COLUMNS: &[Column] = &[
     NAME,
-    col(
-        "Desired",
-        "integer",
-        0,
-        "The desired column of kubectl get.",
-    ),
-    col(
-        "Current",
-        "integer",
-        0,
-        "The current column of kubectl get.",
-    ),
-    col("Ready", "integer", 0, "The ready column of kubectl get."),
+    col("Desired", "integer", 0, ""),
+    col("Current", "integer", 0, ""),
+    col("Ready", "integer", 0, ""),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
-    col(
-        "Selector",
-        "string",
-        1,
-        "The selector column of kubectl get.",
-    ),
+    col("Selector", "string", 1, ""),
 ];
 
 pub(super) const DAEMONSET_COLUMNS: &[Column] = &[
     NAME,
-    col(
-        "Desired",
-        "integer",
-        0,
-        "The desired column of kubectl get.",
-    ),
-    col(
-        "Current",
-        "integer",
-        0,
-        "The current column of kubectl get.",
-    ),
-    col("Ready", "integer", 0, "The ready column of kubectl get."),
-    col(
-        "Up-to-date",
-        "integer",
-        0,
-        "The up-to-date column of kubectl get.",
-    ),
-    col(
-        "Available",
-        "integer",
-        0,
-        "The available column of kubectl get.",
-    ),
-    col(
-        "Node Selector",
-        "string",
-        0,
-        "The node selector column of kubectl get.",
-    ),
+    col("Desired", "integer", 0, ""),
+    col("Current", "integer", 0, ""),
+    col("Ready", "integer", 0, ""),
+    col("Up-to-date", "integer", 0, ""),
+    col("Available", "integer", 0, ""),
+    col("Node Selector", "string", 0, ""),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
-    col(
-        "Selector",
-        "string",
-        1,
-        "The selector column of kubectl get.",
-    ),
+    col("Selector", "string", 1, ""),
 ];
 
 pub(super) const STATEFULSET_COLUMNS: &[Column] = &[
     NAME,
-    col("Ready", "string", 0, "The ready column of kubectl get."),
+    col("Ready", "string", 0, ""),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
@@ -116,28 +61,13 @@ pub(super) const STATEFULSET_COLUMNS: &[Column] = &[
 
 pub(super) const JOB_COLUMNS: &[Column] = &[
     NAME,
-    col("Status", "string", 0, "The status column of kubectl get."),
-    col(
-        "Completions",
-        "string",
-        0,
-        "The completions column of kubectl get.",
-    ),
-    col(
-        "Duration",
-        "string",
-        0,
-        "The duration column of kubectl get.",
-    ),
+    col("Status", "string", 0, ""),
+    col("Completions", "string", 0, ""),
+    col("Duration", "string", 0, ""),
     AGE,
     col("Containers", "string", 1, CONTAINERS_DESC),
     col("Images", "string", 1, IMAGES_DESC),
-    col(
-        "Selector",
-        "string",
-        1,
-        "The selector column of kubectl get.",
-    ),
+    col("Selector", "string", 1, ""),
 ];
 
 pub(super) fn deployment(obj: &Value, now: i64) -> Printed {
